@@ -1,0 +1,107 @@
+//! Demo data for the local server, created through the same handlers a client calls: a
+//! first-time candidate and a historical candidate (last year's record is in the history file),
+//! each with a registration photo and a bound WeChat user.
+
+use crate::Running;
+use lambda_http::Body;
+use serde_json::{Value, json};
+use shared::error::Refusal;
+
+pub struct DemoUser {
+    pub account: &'static str,
+    pub password: &'static str,
+    pub wechat_code: &'static str,
+}
+
+pub const FIRST_TIMER: DemoUser =
+    DemoUser { account: "demo", password: "Demo2025pass", wechat_code: "local-demo-first" };
+pub const HISTORICAL: DemoUser =
+    DemoUser { account: "history", password: "Demo2025pass", wechat_code: "local-demo-history" };
+
+fn request(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> lambda_http::Request {
+    let mut b =
+        lambda_http::http::Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let body = body.map_or(Body::Empty, |v| Body::Text(v.to_string()));
+    b.body(body).unwrap_or_default()
+}
+
+async fn call(
+    r: &Running,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<(u16, Value), Refusal> {
+    let resp = login::handle(&r.deps, request(method, path, token, body)).await;
+    let status = resp.status().as_u16();
+    let v = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Ok((status, v))
+}
+
+pub async fn seed(r: &Running) -> Result<(), Refusal> {
+    let people = [
+        (
+            &FIRST_TIMER,
+            "王五",
+            "11010519491231002X",
+            "female",
+            "1949-12-31",
+            "13800000001",
+            "北京大学医学部",
+            "护理学",
+            "2012-07",
+        ),
+        (
+            &HISTORICAL,
+            "李四",
+            "440524188001010014",
+            "male",
+            "1880-01-01",
+            "13800000002",
+            "郑州大学",
+            "护理学",
+            "2015-07",
+        ),
+    ];
+    for (user, name, id, gender, birth, phone, school, major, grad) in people {
+        let body = json!({
+            "account": user.account, "password": user.password, "name": name, "id_type": "resident_id",
+            "id_number": id, "gender": gender, "birth_date": birth, "nationality": "中国", "phone": phone,
+            "degrees": [{"level": "bachelor", "school": school, "major": major, "graduated": grad, "degree": "学士"}]
+        });
+        let (status, v) = call(r, "POST", "/v1/accounts", None, Some(body)).await?;
+        let token = match status {
+            201 => v["token"].as_str().unwrap_or_default().to_string(),
+            // Already seeded in an earlier run on this data directory.
+            409 => continue,
+            _ => return Err(Refusal::internal()),
+        };
+        call(r, "POST", "/v1/account/wechat", Some(&token), Some(json!({"code": user.wechat_code}))).await?;
+        let (_, ticket) = call(r, "POST", "/v1/account/photo/upload-url", Some(&token), None).await?;
+        let key = ticket["key"].as_str().unwrap_or_default().to_string();
+        let url = ticket["url"].as_str().unwrap_or_default();
+        let grant = shared::adapters::local::UploadGrant {
+            content_type: "image/jpeg".into(),
+            min: r.deps.reference.photo.min_bytes,
+            max: r.deps.reference.photo.max_bytes,
+            expires: ticket["expires_at"]
+                .as_str()
+                .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+                .map_or(0, |t| t.unix_timestamp()),
+            sig: url.rsplit("sig=").next().unwrap_or_default().to_string(),
+        };
+        let jpeg = shared::photo::synthetic_jpeg(358, 441, 60_000);
+        r.embedded.objects.accept_upload(&key, &grant, Some("image/jpeg"), &jpeg, r.deps.clock.now())?;
+        let (status, _) = call(r, "PUT", "/v1/account/photo", Some(&token), Some(json!({"key": key}))).await?;
+        if status != 200 {
+            return Err(Refusal::internal());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `cargo run --release -p local-server` — the whole system on this machine, no cloud account.
+//!
+//! Options: `--addr 127.0.0.1:8080`, `--data ./data`, `--now <RFC 3339>|real`, `--no-demo`.
+//! The clock defaults to 2024-12-01 09:00 (+08:00) and runs on from there, so the shipped 2025
+//! projects' registration window is open; `--now real` uses the wall clock.
+
+use shared::adapters::local::{ShiftedClock, SystemClock};
+use shared::ports::Clock;
+use std::sync::Arc;
+
+const DEFAULT_NOW: &str = "2024-12-01T09:00:00+08:00";
+
+fn usage() -> ! {
+    eprintln!("usage: local-server [--addr HOST:PORT] [--data DIR] [--now RFC3339|real] [--no-demo]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    shared::deps::init_tracing();
+    let mut addr = "127.0.0.1:8080".to_string();
+    let mut data = "data".to_string();
+    let mut now = DEFAULT_NOW.to_string();
+    let mut demo = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--addr" => addr = args.next().unwrap_or_else(|| usage()),
+            "--data" => data = args.next().unwrap_or_else(|| usage()),
+            "--now" => now = args.next().unwrap_or_else(|| usage()),
+            "--no-demo" => demo = false,
+            _ => usage(),
+        }
+    }
+    let Ok(addr) = addr.parse() else { usage() };
+    let clock: Arc<dyn Clock> = if now == "real" {
+        Arc::new(SystemClock)
+    } else {
+        match time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339) {
+            Ok(t) => Arc::new(ShiftedClock::starting_at(t)),
+            Err(_) => usage(),
+        }
+    };
+    let config = local_server::Config { addr, data_dir: data.clone().into(), in_memory: false, clock, seed_demo: demo };
+    let running = match local_server::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("local-server: {e}");
+            std::process::exit(1);
+        }
+    };
+    let base = running.base_url();
+    println!("考试报名 local server listening on {base} (data in ./{data}, clock starts at {now})");
+    println!("  API contract:  curl {base}/openapi.json");
+    println!("  projects:      curl {base}/v1/projects");
+    if demo {
+        println!("  demo login:    curl -s -X POST {base}/v1/sessions/password -H 'content-type: application/json' \\");
+        println!("                   -d '{{\"account\":\"demo\",\"password\":\"Demo2025pass\"}}'");
+        println!(
+            "  (historical candidate: account \"history\", same password; WeChat codes local-demo-first / local-demo-history)"
+        );
+    }
+    println!("Ctrl-C stops it.");
+    let _ = tokio::signal::ctrl_c().await;
+    running.stop().await;
+}

@@ -1,0 +1,396 @@
+//! Embedded default adapters for one machine: local-disk object storage with signed, expiring
+//! upload URLs (the local server accepts them), an in-process queue, clocks, and stand-ins for
+//! the face-ID provider and WeChat login — each named as what it is, none used on AWS.
+
+use crate::domain::identity::IdType;
+use crate::error::{Kind, Refusal};
+use crate::ports::{
+    Clock, IdentityVerifier, ObjectMeta, ObjectStore, Queue, QueueMessage, StoreError, UploadPolicy, UploadTicket,
+    VerifiedIdentity, WechatLogin,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use time::OffsetDateTime;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn sign(secret: &[u8], parts: &[&str]) -> String {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = match HmacSha256::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    for p in parts {
+        mac.update(p.as_bytes());
+        mac.update(b"\n");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn verify(secret: &[u8], parts: &[&str], sig: &str) -> bool {
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else { return false };
+    for p in parts {
+        mac.update(p.as_bytes());
+        mac.update(b"\n");
+    }
+    let Ok(sig) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig) else { return false };
+    mac.verify_slice(&sig).is_ok() // constant-time
+}
+
+/// Object keys are ours (`photos/<cid>/<rand>.jpg`); refuse anything that could leave the root.
+fn safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 512
+        && !key.starts_with('/')
+        && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+}
+
+/// Objects as files under a root directory. Upload URLs point at the local server's
+/// `/local-uploads/<key>` and carry an HMAC over key, type, size range and expiry, so the server
+/// enforces what S3's signed policy enforces on AWS.
+pub struct LocalObjects {
+    root: PathBuf,
+    base_url: Mutex<String>,
+    secret: Vec<u8>,
+}
+
+/// The query an upload URL carries.
+#[derive(Debug, Clone)]
+pub struct UploadGrant {
+    pub content_type: String,
+    pub min: u64,
+    pub max: u64,
+    pub expires: i64,
+    pub sig: String,
+}
+
+impl LocalObjects {
+    pub fn new(root: &Path, base_url: &str, secret: &[u8]) -> Self {
+        LocalObjects { root: root.to_path_buf(), base_url: Mutex::new(base_url.to_string()), secret: secret.to_vec() }
+    }
+
+    /// The server learns its port after binding; URLs issued afterwards use it.
+    pub fn set_base_url(&self, url: &str) {
+        if let Ok(mut b) = self.base_url.lock() {
+            *b = url.to_string();
+        }
+    }
+
+    fn base(&self) -> String {
+        self.base_url.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        if !safe_key(key) {
+            return Err(StoreError::Invalid("unsafe object key".into()));
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// Accept an upload presented to the local server: signature, expiry, type and size must
+    /// match what was signed. Writes the object only when all hold.
+    pub fn accept_upload(
+        &self,
+        key: &str,
+        grant: &UploadGrant,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), Refusal> {
+        let denied = |code, msg| Refusal::new(Kind::Forbidden, code, msg);
+        let (min, max, exp) = (grant.min.to_string(), grant.max.to_string(), grant.expires.to_string());
+        if !safe_key(key) || !verify(&self.secret, &[key, &grant.content_type, &min, &max, &exp], &grant.sig) {
+            return Err(denied("UPLOAD_SIGNATURE_INVALID", "上传地址无效"));
+        }
+        if now.unix_timestamp() > grant.expires {
+            return Err(denied("UPLOAD_URL_EXPIRED", "上传地址已过期,请重新获取"));
+        }
+        if content_type != Some(grant.content_type.as_str()) {
+            return Err(Refusal::bad("UPLOAD_TYPE_MISMATCH", "文件类型不符合要求"));
+        }
+        let n = body.len() as u64;
+        if n < grant.min || n > grant.max {
+            return Err(Refusal::bad("UPLOAD_SIZE_OUT_OF_RANGE", "文件大小不符合要求"));
+        }
+        let path = self.path(key).map_err(|_| denied("UPLOAD_SIGNATURE_INVALID", "上传地址无效"))?;
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Write then rename: a reader never sees half a file.
+            let tmp = path.with_extension("part");
+            std::fs::write(&tmp, body)?;
+            std::fs::write(path.with_extension("type"), &grant.content_type)?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            tracing::error!(error = %e, "local upload write failed");
+            Refusal::internal()
+        })
+    }
+
+    /// Serve a download presented with a signed URL.
+    pub fn accept_download(&self, key: &str, expires: i64, sig: &str, now: OffsetDateTime) -> Result<Vec<u8>, Refusal> {
+        let exp = expires.to_string();
+        if !safe_key(key) || !verify(&self.secret, &["GET", key, &exp], sig) || now.unix_timestamp() > expires {
+            return Err(Refusal::new(Kind::Forbidden, "DOWNLOAD_URL_INVALID", "下载地址无效或已过期"));
+        }
+        let path = self.path(key).map_err(|_| Refusal::internal())?;
+        std::fs::read(path).map_err(|_| Refusal::not_found("OBJECT_NOT_FOUND", "文件不存在"))
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjects {
+    async fn upload_url(&self, key: &str, p: &UploadPolicy, now: OffsetDateTime) -> Result<UploadTicket, StoreError> {
+        self.path(key)?;
+        let expires_at = now + time::Duration::seconds(p.expires_in_secs.into());
+        let exp = expires_at.unix_timestamp().to_string();
+        let (min, max) = (p.min_bytes.to_string(), p.max_bytes.to_string());
+        let sig = sign(&self.secret, &[key, p.content_type, &min, &max, &exp]);
+        let url = format!(
+            "{}/local-uploads/{key}?type={}&min={min}&max={max}&expires={exp}&sig={sig}",
+            self.base(),
+            p.content_type.replace('/', "%2F")
+        );
+        Ok(UploadTicket {
+            key: key.to_string(),
+            method: "PUT".into(),
+            url,
+            headers: BTreeMap::from([("Content-Type".to_string(), p.content_type.to_string())]),
+            fields: BTreeMap::new(),
+            expires_at,
+        })
+    }
+
+    async fn download_url(&self, key: &str, expires_in_secs: u32, now: OffsetDateTime) -> Result<String, StoreError> {
+        self.path(key)?;
+        let exp = (now.unix_timestamp() + i64::from(expires_in_secs)).to_string();
+        let sig = sign(&self.secret, &["GET", key, &exp]);
+        Ok(format!("{}/local-uploads/{key}?expires={exp}&sig={sig}", self.base()))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let path = self.path(key)?;
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some(ObjectMeta {
+                bytes: m.len(),
+                content_type: std::fs::read_to_string(path.with_extension("type")).ok(),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError> {
+        use std::io::Read;
+        let f = std::fs::File::open(self.path(key)?).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut buf = Vec::with_capacity(max.min(1 << 20));
+        f.take(max as u64).read_to_end(&mut buf).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(buf)
+    }
+}
+
+/// An in-process queue: messages wait here until a local worker drains them.
+#[derive(Default)]
+pub struct LocalQueue {
+    messages: Mutex<Vec<QueueMessage>>,
+}
+
+impl LocalQueue {
+    pub fn drain(&self) -> Vec<QueueMessage> {
+        self.messages.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Queue for LocalQueue {
+    async fn send(&self, messages: Vec<QueueMessage>) -> Result<(), StoreError> {
+        if messages.len() > 10 {
+            return Err(StoreError::Invalid("more than 10 messages in one batch".into()));
+        }
+        self.messages.lock().map_err(|_| StoreError::Unavailable("queue lock poisoned".into()))?.extend(messages);
+        Ok(())
+    }
+}
+
+/// Wall-clock time.
+pub struct SystemClock;
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Time that starts at a chosen instant and then runs with the wall clock: lets the local
+/// server demo a registration window that is not open today.
+pub struct ShiftedClock {
+    offset: time::Duration,
+}
+impl ShiftedClock {
+    pub fn starting_at(start: OffsetDateTime) -> Self {
+        ShiftedClock { offset: start - OffsetDateTime::now_utc() }
+    }
+}
+impl Clock for ShiftedClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.offset
+    }
+}
+
+/// Time that moves only when told to (tests).
+pub struct ManualClock(Mutex<OffsetDateTime>);
+impl ManualClock {
+    pub fn new(at: OffsetDateTime) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: OffsetDateTime) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+}
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.lock().map(|t| *t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Stand-in for the face-ID provider: accepts only tokens it minted itself (HMAC-signed), so
+/// the local server can demo face login without the provider's SDK.
+pub struct LocalFaceId {
+    secret: Vec<u8>,
+}
+
+impl LocalFaceId {
+    pub fn new(secret: &[u8]) -> Self {
+        LocalFaceId { secret: secret.to_vec() }
+    }
+    /// What the provider's SDK would hand the mini-program after a successful face match.
+    pub fn mint(&self, id_type: IdType, id_number: &str) -> String {
+        let t = serde_json::to_value(id_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let sig = sign(&self.secret, &["face", &t, id_number]);
+        format!("face.{t}.{id_number}.{sig}")
+    }
+}
+
+#[async_trait]
+impl IdentityVerifier for LocalFaceId {
+    async fn verify(&self, token: &str) -> Result<VerifiedIdentity, Refusal> {
+        let bad = || Refusal::new(Kind::Unauthorized, "FACE_TOKEN_INVALID", "人脸识别未通过,请重试");
+        let mut parts = token.splitn(4, '.');
+        let (Some("face"), Some(t), Some(n), Some(sig)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        if !verify(&self.secret, &["face", t, n], sig) {
+            return Err(bad());
+        }
+        let id_type: IdType = serde_json::from_value(serde_json::Value::String(t.to_string())).map_err(|_| bad())?;
+        Ok(VerifiedIdentity { id_type, id_number: n.to_string() })
+    }
+}
+
+/// Stand-in for jscode2session: a code `local-<openid>` logs in as that openid. Anything else
+/// is refused the way WeChat refuses an invalid code (40029).
+pub struct LocalWechat;
+
+#[async_trait]
+impl WechatLogin for LocalWechat {
+    async fn openid(&self, code: &str) -> Result<String, Refusal> {
+        match code.strip_prefix("local-") {
+            Some(id)
+                if (6..=64).contains(&id.len())
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                Ok(format!("o{id}"))
+            }
+            _ => Err(Refusal::new(Kind::Unauthorized, "WECHAT_CODE_INVALID", "微信登录凭证无效,请重新进入小程序")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_upload_url_accepts_only_what_it_signed() {
+        let dir = tempdir();
+        let objects = LocalObjects::new(&dir, "http://x", b"secret");
+        let now = OffsetDateTime::now_utc();
+        let policy = UploadPolicy { content_type: "image/jpeg", min_bytes: 3, max_bytes: 10, expires_in_secs: 60 };
+        let t = objects.upload_url("photos/a/b.jpg", &policy, now).await.unwrap();
+        let grant = |sig: &str, exp: i64| UploadGrant {
+            content_type: "image/jpeg".into(),
+            min: 3,
+            max: 10,
+            expires: exp,
+            sig: sig.into(),
+        };
+        let sig = t.url.rsplit("sig=").next().unwrap().to_string();
+        let exp = t.expires_at.unix_timestamp();
+        let key = "photos/a/b.jpg";
+        assert_eq!(
+            objects.accept_upload(key, &grant(&sig, exp), Some("image/png"), b"12345", now).unwrap_err().code,
+            "UPLOAD_TYPE_MISMATCH"
+        );
+        assert_eq!(
+            objects.accept_upload(key, &grant(&sig, exp), Some("image/jpeg"), b"12", now).unwrap_err().code,
+            "UPLOAD_SIZE_OUT_OF_RANGE"
+        );
+        assert_eq!(
+            objects.accept_upload(key, &grant(&sig, exp + 1), Some("image/jpeg"), b"12345", now).unwrap_err().code,
+            "UPLOAD_SIGNATURE_INVALID"
+        );
+        assert_eq!(
+            objects
+                .accept_upload("photos/a/c.jpg", &grant(&sig, exp), Some("image/jpeg"), b"12345", now)
+                .unwrap_err()
+                .code,
+            "UPLOAD_SIGNATURE_INVALID"
+        );
+        let later = now + time::Duration::seconds(61);
+        assert_eq!(
+            objects.accept_upload(key, &grant(&sig, exp), Some("image/jpeg"), b"12345", later).unwrap_err().code,
+            "UPLOAD_URL_EXPIRED"
+        );
+        assert_eq!(objects.head(key).await.unwrap(), None, "nothing written by refused uploads");
+        objects.accept_upload(key, &grant(&sig, exp), Some("image/jpeg"), b"12345", now).unwrap();
+        assert_eq!(
+            objects.head(key).await.unwrap(),
+            Some(ObjectMeta { bytes: 5, content_type: Some("image/jpeg".into()) })
+        );
+        assert_eq!(objects.read_prefix(key, 2).await.unwrap(), b"12");
+    }
+
+    #[test]
+    fn object_keys_cannot_escape_the_root() {
+        for k in ["../x", "/etc/passwd", "a//b", "a/./b", "a/b\\c", ""] {
+            assert!(!safe_key(k), "{k}");
+        }
+        assert!(safe_key("photos/abc/0f.jpg"));
+    }
+
+    #[tokio::test]
+    async fn face_tokens_are_accepted_only_when_minted_here() {
+        let f = LocalFaceId::new(b"k");
+        let t = f.mint(IdType::ResidentId, "11010519491231002X");
+        assert_eq!(f.verify(&t).await.unwrap().id_number, "11010519491231002X");
+        let forged = t.replace("11010519491231002X", "440524188001010014");
+        assert_eq!(f.verify(&forged).await.unwrap_err().code, "FACE_TOKEN_INVALID");
+        assert!(LocalFaceId::new(b"other").verify(&t).await.is_err());
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("objects-{}", crate::random::token(8)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

@@ -1,0 +1,248 @@
+//! The embedded default table: one SQLite file with DynamoDB's semantics — conditional writes
+//! fail as typed conflicts and change nothing, transactions are all-or-nothing, index
+//! membership is sparse, and queries page with an opaque cursor.
+//!
+//! NOTE: calls run on the async task while holding a mutex. SQLite answers these point and
+//! range queries in microseconds, and the embedded store serves one machine, so a blocking pool
+//! would add more latency than it saves.
+
+use crate::ports::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
+use async_trait::async_trait;
+use base64::Engine;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+
+pub struct SqliteTable {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL, sk TEXT NOT NULL, ver INTEGER,
+    gsi1pk TEXT, gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT, gsi3pk TEXT, gsi3sk TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL AND gsi1sk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL AND gsi2sk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk IS NOT NULL AND gsi3sk IS NOT NULL;
+";
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn attr_str<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(Value::as_str)
+}
+
+/// The cursor: the full position of the last item returned (index key + primary key).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    ipk: String,
+    isk: String,
+    pk: String,
+    sk: String,
+}
+
+impl SqliteTable {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        // WAL: readers don't block the writer; NORMAL sync is durable across app crashes.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteTable { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Unavailable("table lock poisoned".into()))
+    }
+}
+
+fn read(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    body.map(|b| parse(key, &b)).transpose()
+}
+
+fn parse(key: &Key, body: &str) -> Result<Item, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { key: key.clone(), detail: e.to_string() })
+}
+
+fn holds(current: Option<&Item>, cond: Cond) -> bool {
+    match cond {
+        Cond::Always => true,
+        Cond::NotExists => current.is_none(),
+        Cond::Exists => current.is_some(),
+        Cond::Version(v) => current.and_then(|i| i.get("ver")).and_then(Value::as_u64) == Some(v),
+    }
+}
+
+fn check(conn: &Connection, key: &Key, cond: Cond, at: usize) -> Result<(), StoreError> {
+    if cond == Cond::Always {
+        return Ok(());
+    }
+    let current = read(conn, key)?;
+    if holds(current.as_ref(), cond) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict { at, current: current.map(Box::new) })
+    }
+}
+
+fn put_row(conn: &Connection, item: &Item) -> Result<(), StoreError> {
+    let key = Key::of(item).ok_or_else(|| StoreError::Invalid("item without string pk/sk".into()))?;
+    let idx = |a: &str| attr_str(item, a).map(str::to_string);
+    let ver = item.get("ver").and_then(Value::as_u64).map(|v| v as i64);
+    let body = serde_json::to_string(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    conn.execute(
+        "INSERT OR REPLACE INTO items (pk, sk, ver, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            key.pk,
+            key.sk,
+            ver,
+            idx("gsi1pk"),
+            idx("gsi1sk"),
+            idx("gsi2pk"),
+            idx("gsi2sk"),
+            idx("gsi3pk"),
+            idx("gsi3sk"),
+            body
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn write_key(w: &Write) -> Result<Key, StoreError> {
+    match w {
+        Write::Put { item, .. } => Key::of(item).ok_or_else(|| StoreError::Invalid("item without pk/sk".into())),
+        Write::Delete { key, .. } | Write::Check { key, .. } => Ok(key.clone()),
+    }
+}
+
+#[async_trait]
+impl Table for SqliteTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        read(&*self.lock()?, key)
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.len() > 100 {
+            return Err(StoreError::Invalid("more than 100 keys".into()));
+        }
+        let conn = self.lock()?;
+        keys.iter().map(|k| read(&conn, k)).collect()
+    }
+
+    async fn put(&self, item: Item, cond: Cond) -> Result<(), StoreError> {
+        self.transact(vec![Write::Put { item, cond }]).await
+    }
+
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError> {
+        self.transact(vec![Write::Delete { key: key.clone(), cond }]).await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() || writes.len() > 100 {
+            return Err(StoreError::Invalid(format!("{} writes in one transaction", writes.len())));
+        }
+        let keys = writes.iter().map(write_key).collect::<Result<Vec<_>, _>>()?;
+        let distinct: std::collections::BTreeSet<&Key> = keys.iter().collect();
+        if distinct.len() != keys.len() {
+            // DynamoDB refuses two operations on one item in a transaction; so do we.
+            return Err(StoreError::Invalid("two writes to the same key in one transaction".into()));
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        for (at, (w, key)) in writes.iter().zip(&keys).enumerate() {
+            let cond = match w {
+                Write::Put { cond, .. } | Write::Delete { cond, .. } | Write::Check { cond, .. } => *cond,
+            };
+            check(&tx, key, cond, at)?; // dropping `tx` on error rolls back
+        }
+        for (w, key) in writes.iter().zip(&keys) {
+            match w {
+                Write::Put { item, .. } => put_row(&tx, item)?,
+                Write::Delete { .. } => {
+                    tx.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])
+                        .map_err(unavailable)?;
+                }
+                Write::Check { .. } => {}
+            }
+        }
+        tx.commit().map_err(unavailable)
+    }
+
+    async fn query(&self, q: &Query) -> Result<QueryPage, StoreError> {
+        let (ipk, isk) = match q.index {
+            None => ("pk", "sk"),
+            Some(i) => i.attrs(),
+        };
+        let limit = q.limit.clamp(1, 1000);
+        let cursor: Option<Cursor> = q
+            .cursor
+            .as_deref()
+            .map(|c| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .ok_or_else(|| StoreError::Invalid("bad cursor".into()))
+            })
+            .transpose()?;
+        let (cmp, order) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+        // Row-value comparison gives a total order (index sort key, then primary key), so a page
+        // boundary between items with equal index sort keys loses nothing.
+        let mut sql = format!("SELECT pk, sk, body, {isk} FROM items WHERE {ipk} = ?1 AND {isk} IS NOT NULL");
+        let prefix = q.sk_prefix.clone().unwrap_or_default();
+        sql.push_str(&format!(" AND substr({isk}, 1, length(?2)) = ?2"));
+        if cursor.is_some() {
+            sql.push_str(&format!(" AND ({isk}, pk, sk) {cmp} (?3, ?4, ?5)"));
+        }
+        sql.push_str(&format!(" ORDER BY {isk} {order}, pk {order}, sk {order} LIMIT {}", limit + 1));
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String, String)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        };
+        let rows: Vec<_> = match &cursor {
+            Some(c) => stmt.query_map(params![q.pk, prefix, c.isk, c.pk, c.sk], map),
+            None => stmt.query_map(params![q.pk, prefix], map),
+        }
+        .map_err(unavailable)?
+        .collect::<Result<_, _>>()
+        .map_err(unavailable)?;
+        let more = rows.len() > limit as usize;
+        let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut last = None;
+        for (pk, sk, body, isk_val) in rows.into_iter().take(limit as usize) {
+            let key = Key::new(pk.clone(), sk.clone());
+            items.push(parse(&key, &body)?);
+            last = Some(Cursor { ipk: q.pk.clone(), isk: isk_val, pk, sk });
+        }
+        let cursor = match (more, last) {
+            (true, Some(c)) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(serde_json::to_vec(&c).map_err(|e| StoreError::Invalid(e.to_string()))?),
+            ),
+            _ => None,
+        };
+        Ok(QueryPage { items, cursor })
+    }
+}

@@ -1,0 +1,660 @@
+//! The API surface, declared once: every route with its method, path template, owning function,
+//! request and response types. Both functions dispatch through [`resolve`], the local server and
+//! the `cargo lambda watch` router follow [`Function`], and `/openapi.json` is generated from the
+//! same table — so the contract the mini-program team codes against is what the handlers accept.
+
+use crate::error::Refusal;
+use crate::http::{method_not_allowed, no_route};
+use utoipa::ToSchema;
+use utoipa::openapi::{
+    self, ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder,
+    Ref, RefOr, ResponseBuilder, Schema,
+    path::{OperationBuilder, ParameterBuilder, ParameterIn},
+    request_body::RequestBodyBuilder,
+    security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
+};
+
+/// Which Lambda function serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Login,
+    Application,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Login => "login",
+            Function::Application => "application",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Register,
+    LoginPassword,
+    LoginFace,
+    LoginWechat,
+    Logout,
+    GetAccount,
+    BindWechat,
+    AddDegree,
+    EditDegree,
+    AccountPhotoUploadUrl,
+    SetAccountPhoto,
+    ListProjects,
+    ListDistricts,
+    ListSites,
+    ListSpecialties,
+    ListNotices,
+    CreateApplication,
+    GetApplication,
+    Agree,
+    SavePage,
+    ApplicationPhotoUploadUrl,
+    ChoosePhoto,
+    MaterialUploadUrl,
+    AddMaterial,
+    CompleteMaterials,
+    Submit,
+    Withdraw,
+    ChangeDistrict,
+    GetForm,
+    OpenApi,
+}
+
+pub struct Route {
+    pub id: RouteId,
+    pub function: Function,
+    pub method: &'static str,
+    /// Template with `{param}` segments, as API Gateway writes it.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub auth: bool,
+    pub request: Option<&'static str>,
+    pub response: Option<&'static str>,
+    pub status: u16,
+    /// File name of the sample event under `events/<function>/`.
+    pub event: &'static str,
+}
+
+macro_rules! route {
+    ($id:ident, $f:ident, $m:literal, $p:literal, $s:literal, auth=$a:literal, $req:expr, $resp:expr, $st:literal, $ev:literal) => {
+        Route {
+            id: RouteId::$id,
+            function: Function::$f,
+            method: $m,
+            path: $p,
+            summary: $s,
+            auth: $a,
+            request: $req,
+            response: $resp,
+            status: $st,
+            event: $ev,
+        }
+    };
+}
+
+pub const ROUTES: &[Route] = &[
+    route!(
+        Register,
+        Login,
+        "POST",
+        "/v1/accounts",
+        "考生注册 (R1)",
+        auth = false,
+        Some("RegisterRequest"),
+        Some("SessionView"),
+        201,
+        "register.json"
+    ),
+    route!(
+        LoginPassword,
+        Login,
+        "POST",
+        "/v1/sessions/password",
+        "账号密码登录 (R2)",
+        auth = false,
+        Some("PasswordLogin"),
+        Some("SessionView"),
+        200,
+        "login-password.json"
+    ),
+    route!(
+        LoginFace,
+        Login,
+        "POST",
+        "/v1/sessions/face",
+        "面容ID登录 (R2)",
+        auth = false,
+        Some("FaceLogin"),
+        Some("SessionView"),
+        200,
+        "login-face.json"
+    ),
+    route!(
+        LoginWechat,
+        Login,
+        "POST",
+        "/v1/sessions/wechat",
+        "小程序登录 (已绑定微信)",
+        auth = false,
+        Some("WechatCode"),
+        Some("SessionView"),
+        200,
+        "login-wechat.json"
+    ),
+    route!(Logout, Login, "DELETE", "/v1/sessions/current", "退出登录", auth = true, None, None, 204, "logout.json"),
+    route!(
+        GetAccount,
+        Login,
+        "GET",
+        "/v1/account",
+        "查看账号信息",
+        auth = true,
+        None,
+        Some("AccountView"),
+        200,
+        "get-account.json"
+    ),
+    route!(
+        BindWechat,
+        Login,
+        "POST",
+        "/v1/account/wechat",
+        "绑定微信 (R2)",
+        auth = true,
+        Some("WechatCode"),
+        Some("AccountView"),
+        200,
+        "bind-wechat.json"
+    ),
+    route!(
+        AddDegree,
+        Login,
+        "POST",
+        "/v1/account/degrees",
+        "新增学历学位信息 (R1, R11)",
+        auth = true,
+        Some("DegreeInput"),
+        Some("AccountView"),
+        201,
+        "add-degree.json"
+    ),
+    route!(
+        EditDegree,
+        Login,
+        "PUT",
+        "/v1/account/degrees/{degree_id}",
+        "修改学历学位信息 (R11)",
+        auth = true,
+        Some("DegreeInput"),
+        Some("AccountView"),
+        200,
+        "edit-degree.json"
+    ),
+    route!(
+        AccountPhotoUploadUrl,
+        Login,
+        "POST",
+        "/v1/account/photo/upload-url",
+        "获取注册照片上传地址",
+        auth = true,
+        None,
+        Some("UploadTicket"),
+        200,
+        "account-photo-upload-url.json"
+    ),
+    route!(
+        SetAccountPhoto,
+        Login,
+        "PUT",
+        "/v1/account/photo",
+        "设置注册照片 (R1)",
+        auth = true,
+        Some("UploadedObject"),
+        Some("AccountView"),
+        200,
+        "set-account-photo.json"
+    ),
+    route!(
+        ListProjects,
+        Application,
+        "GET",
+        "/v1/projects",
+        "考试项目",
+        auth = false,
+        None,
+        Some("ProjectView"),
+        200,
+        "list-projects.json"
+    ),
+    route!(
+        ListDistricts,
+        Application,
+        "GET",
+        "/v1/projects/{project}/districts",
+        "考区 (R4)",
+        auth = false,
+        None,
+        Some("DistrictView"),
+        200,
+        "list-districts.json"
+    ),
+    route!(
+        ListSites,
+        Application,
+        "GET",
+        "/v1/projects/{project}/districts/{district}/sites",
+        "考点与报名点 (R40)",
+        auth = false,
+        None,
+        Some("Site"),
+        200,
+        "list-sites.json"
+    ),
+    route!(
+        ListSpecialties,
+        Application,
+        "GET",
+        "/v1/projects/{project}/specialties",
+        "专业类别、级别、专业与科目 (R8)",
+        auth = false,
+        None,
+        Some("Specialty"),
+        200,
+        "list-specialties.json"
+    ),
+    route!(
+        ListNotices,
+        Application,
+        "GET",
+        "/v1/projects/{project}/notices",
+        "重要声明与诚信承诺书 (R5)",
+        auth = false,
+        None,
+        Some("Notice"),
+        200,
+        "list-notices.json"
+    ),
+    route!(
+        CreateApplication,
+        Application,
+        "POST",
+        "/v1/applications",
+        "选择考试项目与考区 (R4)",
+        auth = true,
+        Some("CreateApplication"),
+        Some("ApplicationView"),
+        201,
+        "create-application.json"
+    ),
+    route!(
+        GetApplication,
+        Application,
+        "GET",
+        "/v1/applications/{project}",
+        "报名信息与报考流程",
+        auth = true,
+        None,
+        Some("ApplicationView"),
+        200,
+        "get-application.json"
+    ),
+    route!(
+        Agree,
+        Application,
+        "POST",
+        "/v1/applications/{project}/agreement",
+        "同意声明与承诺书 (R5)",
+        auth = true,
+        Some("AgreeRequest"),
+        Some("ApplicationView"),
+        200,
+        "agree.json"
+    ),
+    route!(
+        SavePage,
+        Application,
+        "PUT",
+        "/v1/applications/{project}/pages/{page}",
+        "提交一页报名信息 (R6–R14)",
+        auth = true,
+        Some("PageInput"),
+        Some("ApplicationView"),
+        200,
+        "save-page.json"
+    ),
+    route!(
+        ApplicationPhotoUploadUrl,
+        Application,
+        "POST",
+        "/v1/applications/{project}/photo/upload-url",
+        "获取考试照片上传地址 (R13)",
+        auth = true,
+        None,
+        Some("UploadTicket"),
+        200,
+        "application-photo-upload-url.json"
+    ),
+    route!(
+        ChoosePhoto,
+        Application,
+        "PUT",
+        "/v1/applications/{project}/photo",
+        "确认使用照片或更换考试照片 (R13)",
+        auth = true,
+        Some("ChoosePhotoRequest"),
+        Some("ApplicationView"),
+        200,
+        "choose-photo.json"
+    ),
+    route!(
+        MaterialUploadUrl,
+        Application,
+        "POST",
+        "/v1/applications/{project}/materials/{kind}/upload-url",
+        "获取证明材料上传地址 (R41)",
+        auth = true,
+        None,
+        Some("UploadTicket"),
+        200,
+        "material-upload-url.json"
+    ),
+    route!(
+        AddMaterial,
+        Application,
+        "PUT",
+        "/v1/applications/{project}/materials/{kind}",
+        "登记已上传的证明材料 (R41)",
+        auth = true,
+        Some("UploadedObject"),
+        Some("ApplicationView"),
+        200,
+        "add-material.json"
+    ),
+    route!(
+        CompleteMaterials,
+        Application,
+        "POST",
+        "/v1/applications/{project}/materials/complete",
+        "上传全部证明材料 (R41)",
+        auth = true,
+        None,
+        Some("ApplicationView"),
+        200,
+        "complete-materials.json"
+    ),
+    route!(
+        Submit,
+        Application,
+        "POST",
+        "/v1/applications/{project}/submit",
+        "提交报名信息 (R15)",
+        auth = true,
+        None,
+        Some("ApplicationView"),
+        200,
+        "submit.json"
+    ),
+    route!(
+        Withdraw,
+        Application,
+        "POST",
+        "/v1/applications/{project}/withdraw",
+        "撤回提交 (R17, R20)",
+        auth = true,
+        None,
+        Some("ApplicationView"),
+        200,
+        "withdraw.json"
+    ),
+    route!(
+        ChangeDistrict,
+        Application,
+        "PUT",
+        "/v1/applications/{project}/district",
+        "修改考区 (R19)",
+        auth = true,
+        Some("ChangeDistrictRequest"),
+        Some("ApplicationView"),
+        200,
+        "change-district.json"
+    ),
+    route!(
+        GetForm,
+        Application,
+        "GET",
+        "/v1/applications/{project}/form",
+        "查看报名表 (R15)",
+        auth = true,
+        None,
+        Some("RegistrationForm"),
+        200,
+        "get-form.json"
+    ),
+    route!(OpenApi, Application, "GET", "/openapi.json", "本文档", auth = false, None, None, 200, "openapi.json"),
+];
+
+/// Path parameters by name.
+#[derive(Debug, Default, Clone)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+}
+
+/// The route for `method` and `path`: `NO_ROUTE` when no template matches the path,
+/// `METHOD_NOT_ALLOWED` when one does but not with this method.
+pub fn resolve(method: &str, segments: &[String]) -> Result<(&'static Route, Params), Refusal> {
+    let mut path_matched = false;
+    for r in ROUTES {
+        let tpl: Vec<&'static str> = r.path.split('/').filter(|s| !s.is_empty()).collect();
+        if tpl.len() != segments.len() {
+            continue;
+        }
+        let mut params = Params::default();
+        let ok = tpl.iter().zip(segments).all(|(t, s)| match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(name) => {
+                params.0.push((name, s.clone()));
+                !s.is_empty()
+            }
+            None => t == s,
+        });
+        if !ok {
+            continue;
+        }
+        // A literal segment beats a parameter: `/materials/complete` is not `/materials/{kind}`.
+        if r.method == method {
+            return Ok((r, params));
+        }
+        path_matched = true;
+    }
+    Err(if path_matched { method_not_allowed() } else { no_route() })
+}
+
+fn add<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
+
+/// Every schema a route names, and everything they reference.
+fn components() -> Vec<(String, RefOr<Schema>)> {
+    use crate::wire::*;
+    let mut s = vec![];
+    add::<RegisterRequest>(&mut s);
+    add::<PasswordLogin>(&mut s);
+    add::<FaceLogin>(&mut s);
+    add::<WechatCode>(&mut s);
+    add::<SessionView>(&mut s);
+    add::<AccountView>(&mut s);
+    add::<DegreeInput>(&mut s);
+    add::<UploadedObject>(&mut s);
+    add::<crate::ports::UploadTicket>(&mut s);
+    add::<ProjectView>(&mut s);
+    add::<DistrictView>(&mut s);
+    add::<crate::reference::District>(&mut s);
+    add::<crate::reference::Site>(&mut s);
+    add::<crate::reference::Specialty>(&mut s);
+    add::<crate::reference::Notice>(&mut s);
+    add::<CreateApplication>(&mut s);
+    add::<ApplicationView>(&mut s);
+    add::<AgreeRequest>(&mut s);
+    add::<SitePageInput>(&mut s);
+    add::<BasicPageInput>(&mut s);
+    add::<ContactPageInput>(&mut s);
+    add::<ExamPageInput>(&mut s);
+    add::<EducationPageInput>(&mut s);
+    add::<WorkPageInput>(&mut s);
+    add::<ChoosePhotoRequest>(&mut s);
+    add::<ChangeDistrictRequest>(&mut s);
+    add::<RegistrationForm>(&mut s);
+    add::<ErrorBody>(&mut s);
+    // The page body depends on `{page}`: one of the six page inputs.
+    let page_input = openapi::OneOfBuilder::new()
+        .item(Ref::from_schema_name("SitePageInput"))
+        .item(Ref::from_schema_name("BasicPageInput"))
+        .item(Ref::from_schema_name("ContactPageInput"))
+        .item(Ref::from_schema_name("ExamPageInput"))
+        .item(Ref::from_schema_name("EducationPageInput"))
+        .item(Ref::from_schema_name("WorkPageInput"))
+        .description(Some("The body for `{page}`: site, basic, contact, exam, education or work (in that order, R6)."));
+    s.push(("PageInput".into(), RefOr::T(Schema::OneOf(page_input.build()))));
+    s
+}
+
+/// The error body every refusal has.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// Stable machine code, e.g. `PAGE_OUT_OF_ORDER`.
+    code: String,
+    /// Chinese text the mini-program can show as-is.
+    message: String,
+    /// The request field at fault, if any.
+    field: Option<String>,
+}
+
+/// The OpenAPI 3.1 document for every route.
+pub fn openapi() -> OpenApi {
+    let mut paths = PathsBuilder::new();
+    let error = |desc: &str| {
+        ResponseBuilder::new()
+            .description(desc)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build()
+    };
+    for r in ROUTES {
+        let mut op = OperationBuilder::new()
+            .operation_id(Some(format!("{:?}", r.id)))
+            .summary(Some(r.summary))
+            .tag(r.function.name());
+        for seg in r.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(openapi::Required::True)
+                        .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String))),
+                );
+            }
+        }
+        if let Some(req) = r.request {
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(req))).build())
+                    .required(Some(openapi::Required::True))
+                    .build(),
+            ));
+        }
+        let mut ok = ResponseBuilder::new().description("成功");
+        if let Some(resp) = r.response {
+            let list = matches!(
+                r.id,
+                RouteId::ListProjects
+                    | RouteId::ListDistricts
+                    | RouteId::ListSites
+                    | RouteId::ListSpecialties
+                    | RouteId::ListNotices
+            );
+            let schema: RefOr<Schema> = if list {
+                openapi::ArrayBuilder::new().items(Ref::from_schema_name(resp)).build().into()
+            } else {
+                Ref::from_schema_name(resp).into()
+            };
+            ok = ok.content("application/json", ContentBuilder::new().schema(Some(schema)).build());
+        }
+        op = op.response(r.status.to_string(), ok.build());
+        op = op.response("4XX", error("请求被拒绝:code 为稳定的错误码,message 可直接展示"));
+        op = op.response("5XX", error("系统繁忙"));
+        if r.auth {
+            op = op.security(SecurityRequirement::new("session", Vec::<String>::new()));
+        }
+        let method = match r.method {
+            "GET" => HttpMethod::Get,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            _ => HttpMethod::Delete,
+        };
+        paths = paths.path(r.path, PathItem::new(method, op.build()));
+    }
+    let components = ComponentsBuilder::new()
+        .schemas_from_iter(components())
+        .security_scheme("session", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("卫生资格/护士资格考试报名 API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some("Errors: `{code, message, field}`. Rules are cited as R<n> (DOMAIN.md).")),
+        )
+        .paths(paths.build())
+        .components(Some(components))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(p: &str) -> Vec<String> {
+        p.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
+    #[test]
+    fn literal_segments_win_over_parameters() {
+        let (r, _) = resolve("POST", &segs("/v1/applications/2025-health/materials/complete")).unwrap();
+        assert_eq!(r.id, RouteId::CompleteMaterials);
+        let (r, p) = resolve("PUT", &segs("/v1/applications/2025-health/materials/diploma")).unwrap();
+        assert_eq!((r.id, p.get("kind")), (RouteId::AddMaterial, "diploma"));
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods_are_told_apart() {
+        assert_eq!(resolve("GET", &segs("/v1/nope")).unwrap_err().code, "NO_ROUTE");
+        assert_eq!(resolve("DELETE", &segs("/v1/applications/x/submit")).unwrap_err().code, "METHOD_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn every_schema_a_route_names_is_in_the_document() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for r in ROUTES {
+            for name in r.request.iter().chain(r.response.iter()) {
+                assert!(schemas.contains_key(*name), "{name} missing for {}", r.path);
+            }
+        }
+        assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
+        // Every $ref resolves.
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas.contains_key(name), "dangling $ref {name}");
+        }
+    }
+}

@@ -1,0 +1,962 @@
+//! The application (网上报名) aggregate and its complete state machine, as pure functions:
+//! [`decide`] takes the current application, a command and the context (clock, reference data,
+//! account) and returns the events the command causes or a typed [`Refusal`]; [`Application::apply`]
+//! folds an event into the state. Nothing here does I/O, so every rule is unit-tested directly.
+//!
+//! States (DOMAIN.md): `draft → submitted → confirmed → site_approved → approved → paid`, plus
+//! `confirm_rejected`, `rejected` and `lapsed`. Withdrawing is not a state: it returns to `draft`.
+
+use super::account::{Candidate, DegreeRecord, PhotoRef};
+use super::history::{Historical, LastYear};
+use super::values::{Code, Fen, Phone, YearMonth, date_fmt};
+use crate::error::{Kind, Refusal};
+use crate::reference::{District, Level, NoticeKind, PracticeCategory, Project, Reference};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use time::{Date, OffsetDateTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Submitted,
+    Confirmed,
+    ConfirmRejected,
+    SiteApproved,
+    Approved,
+    Paid,
+    Rejected,
+    Lapsed,
+}
+
+/// The six pages, in the order R6 requires them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PageKind {
+    Site,
+    Basic,
+    Contact,
+    Exam,
+    Education,
+    Work,
+}
+
+impl PageKind {
+    pub const ALL: [PageKind; 6] =
+        [PageKind::Site, PageKind::Basic, PageKind::Contact, PageKind::Exam, PageKind::Education, PageKind::Work];
+    pub fn parse(s: &str) -> Option<PageKind> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Site => "site",
+            PageKind::Basic => "basic",
+            PageKind::Contact => "contact",
+            PageKind::Exam => "exam",
+            PageKind::Education => "education",
+            PageKind::Work => "work",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            PageKind::Site => "考点信息",
+            PageKind::Basic => "基本信息",
+            PageKind::Contact => "联系方式",
+            PageKind::Exam => "报考信息",
+            PageKind::Education => "教育情况",
+            PageKind::Work => "工作情况",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SitePage {
+    #[schema(value_type = String)]
+    pub site: Code,
+    /// 报名点: required in online-confirmation districts, forbidden elsewhere (R40).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub point: Option<Code>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BasicPage {
+    /// 证件有效截止日期; `None` = 长期有效.
+    #[serde(default, with = "date_fmt::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub id_valid_until: Option<Date>,
+    pub ethnicity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub political_status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactPage {
+    #[schema(value_type = String)]
+    pub phone: Phone,
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExamPage {
+    #[schema(value_type = String)]
+    pub category: Code,
+    pub level: Level,
+    #[schema(value_type = String)]
+    pub specialty: Code,
+    pub practice_category: PracticeCategory,
+    /// 首次注册年月: required unless the practice category is `none` (R9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub first_registration: Option<YearMonth>,
+    pub has_residency_certificate: bool,
+    /// 住培合格证书发证年月: required with the certificate (R10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub residency_certificate_issued: Option<YearMonth>,
+    /// Subject codes sat this year (R14, R35).
+    pub subjects: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EducationPage {
+    /// The account's degree record this application references (R11).
+    pub degree_record_id: String,
+    /// A copy of the record as it was when referenced: the form shows what was submitted.
+    pub record: DegreeRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkPage {
+    pub unit_name: String,
+    /// Required when the unit name is `其它` (R12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_category: Option<String>,
+    #[schema(value_type = String)]
+    pub started_work: YearMonth,
+}
+
+/// One page's content, as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "page", rename_all = "snake_case")]
+pub enum Page {
+    Site(SitePage),
+    Basic(BasicPage),
+    Contact(ContactPage),
+    Exam(ExamPage),
+    Education(EducationPage),
+    Work(WorkPage),
+}
+
+impl Page {
+    pub fn kind(&self) -> PageKind {
+        match self {
+            Page::Site(_) => PageKind::Site,
+            Page::Basic(_) => PageKind::Basic,
+            Page::Contact(_) => PageKind::Contact,
+            Page::Exam(_) => PageKind::Exam,
+            Page::Education(_) => PageKind::Education,
+            Page::Work(_) => PageKind::Work,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Pages {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SitePage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<BasicPage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactPage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exam: Option<ExamPage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub education: Option<EducationPage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkPage>,
+}
+
+impl Pages {
+    pub fn has(&self, kind: PageKind) -> bool {
+        match kind {
+            PageKind::Site => self.site.is_some(),
+            PageKind::Basic => self.basic.is_some(),
+            PageKind::Contact => self.contact.is_some(),
+            PageKind::Exam => self.exam.is_some(),
+            PageKind::Education => self.education.is_some(),
+            PageKind::Work => self.work.is_some(),
+        }
+    }
+    pub fn complete(&self) -> bool {
+        PageKind::ALL.iter().all(|k| self.has(*k))
+    }
+    fn set(&mut self, page: Page) {
+        match page {
+            Page::Site(p) => self.site = Some(p),
+            Page::Basic(p) => self.basic = Some(p),
+            Page::Contact(p) => self.contact = Some(p),
+            Page::Exam(p) => self.exam = Some(p),
+            Page::Education(p) => self.education = Some(p),
+            Page::Work(p) => self.work = Some(p),
+        }
+    }
+}
+
+/// Which photo the form carries (R13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoSource {
+    /// 确认使用照片: the account's registration photo.
+    Registered,
+    /// 更换考试照片: a replacement uploaded for this application.
+    Replacement,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApplicationPhoto {
+    pub source: PhotoSource,
+    pub photo: PhotoRef,
+}
+
+/// The versions of the notices the candidate agreed to, and when (R5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Agreement {
+    pub important_version: String,
+    pub integrity_version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub agreed_at: OffsetDateTime,
+}
+
+/// An uploaded proof (online-confirmation districts, R41).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Material {
+    pub kind: String,
+    pub key: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Application {
+    pub candidate_id: String,
+    pub project: Code,
+    pub district: Code,
+    pub status: Status,
+    #[serde(default)]
+    pub agreement: Option<Agreement>,
+    #[serde(default)]
+    pub pages: Pages,
+    #[serde(default)]
+    pub photo: Option<ApplicationPhoto>,
+    #[serde(default)]
+    pub materials: Vec<Material>,
+    /// "上传全部证明材料" pressed since the last change to the materials (R41).
+    #[serde(default)]
+    pub materials_complete: bool,
+    /// The live verification code; `None` whenever the application is not submitted (R18, R20).
+    #[serde(default)]
+    pub verification_code: Option<String>,
+    #[serde(default)]
+    pub submissions: u32,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub submitted_at: Option<OffsetDateTime>,
+    /// Historical candidate facts (R32, R35), from last year's record; `None` for first-timers.
+    #[serde(default)]
+    pub historical: Option<Historical>,
+    /// Auto-confirmed on submit (R33): no more withdrawing or editing (R37).
+    #[serde(default)]
+    pub auto_confirmed: bool,
+    /// Reason shown to the candidate for `rejected`, `confirm_rejected` or `lapsed`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub lapse_reason: Option<LapseReason>,
+    #[serde(default)]
+    pub paid: Option<Payment>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Payment {
+    pub amount: Fen,
+    pub transaction_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub paid_at: OffsetDateTime,
+}
+
+/// Who caused an event: kept with every transition in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    Candidate(String),
+    SiteStaff(String),
+    DistrictStaff(String),
+    PaymentProvider,
+    Scheduler,
+    System,
+}
+
+/// Why an application lapsed (视为放弃).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LapseReason {
+    /// R16/R23: not confirmed by the confirmation deadline.
+    NotConfirmed,
+    /// R42: confirmation not passed and not resubmitted by the re-upload deadline.
+    NotResubmitted,
+    /// R31: not paid by the payment deadline.
+    NotPaid,
+}
+
+/// What a caller asks of an application.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// R5
+    Agree {
+        important_version: String,
+        integrity_version: String,
+    },
+    /// R6–R14
+    SavePage(Page),
+    /// R13
+    ChoosePhoto(ApplicationPhoto),
+    /// R41: record one uploaded proof.
+    AddMaterial(Material),
+    /// R41: 上传全部证明材料.
+    CompleteMaterials,
+    /// R15, R18: `code` is the fresh verification code (randomness stays outside this module).
+    Submit {
+        code: String,
+    },
+    /// R17, R20
+    Withdraw,
+    /// R19
+    ChangeDistrict {
+        district: Code,
+    },
+    /// R22: staff confirm with the code printed on the form.
+    Confirm {
+        code: String,
+    },
+    /// R42: registration-point staff return 确认不通过.
+    RejectConfirmation {
+        reason: String,
+    },
+    /// R24
+    ApproveSite,
+    RejectSite {
+        reason: String,
+    },
+    /// R25
+    ApproveDistrict,
+    RejectDistrict {
+        reason: String,
+    },
+    /// R26–R30
+    RecordPayment {
+        amount: Fen,
+        transaction_id: String,
+    },
+    /// R23, R31, R42: the sweep.
+    Lapse,
+}
+
+/// What happened; the history of an application is the list of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// R4: the project and district were chosen; `historical` when last year's record applies.
+    Created {
+        district: Code,
+        historical: bool,
+    },
+    Agreed {
+        agreement: Agreement,
+    },
+    PageSaved {
+        page: Page,
+    },
+    PhotoChosen {
+        photo: ApplicationPhoto,
+    },
+    MaterialAdded {
+        material: Material,
+    },
+    MaterialsCompleted,
+    Submitted {
+        code: String,
+    },
+    AutoConfirmed,
+    Withdrawn,
+    DistrictChanged {
+        from: Code,
+        to: Code,
+    },
+    Confirmed,
+    ConfirmationRejected {
+        reason: String,
+    },
+    SiteApproved,
+    SiteRejected {
+        reason: String,
+    },
+    DistrictApproved,
+    DistrictRejected {
+        reason: String,
+    },
+    Paid {
+        payment: Payment,
+    },
+    Lapsed {
+        reason: LapseReason,
+    },
+}
+
+/// A non-blocking notice returned with success (R7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    pub events: Vec<Event>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Decision {
+    fn one(e: Event) -> Self {
+        Decision { events: vec![e], warnings: vec![] }
+    }
+}
+
+/// Everything `decide` may consult besides the application.
+pub struct Ctx<'a> {
+    pub now: OffsetDateTime,
+    pub reference: &'a Reference,
+    pub project: &'a Project,
+    pub district: &'a District,
+    pub candidate: &'a Candidate,
+}
+
+fn state(code: &'static str, message: &'static str) -> Refusal {
+    Refusal::conflict(code, message)
+}
+
+impl Application {
+    /// A fresh draft for `candidate` in `district` (R4). `historical` comes from last year's
+    /// record when the candidate is a historical candidate (R32, R38).
+    pub fn new(
+        candidate_id: &str,
+        project: Code,
+        district: Code,
+        historical: Option<Historical>,
+        now: OffsetDateTime,
+    ) -> Self {
+        Application {
+            candidate_id: candidate_id.to_string(),
+            project,
+            district,
+            status: Status::Draft,
+            agreement: None,
+            pages: Pages::default(),
+            photo: None,
+            materials: vec![],
+            materials_complete: false,
+            verification_code: None,
+            submissions: 0,
+            submitted_at: None,
+            historical,
+            auto_confirmed: false,
+            reason: None,
+            lapse_reason: None,
+            paid: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// 报名成功 (R30): paid, or approved where the district has no online payment.
+    pub fn registered(&self, district: &District) -> bool {
+        self.status == Status::Paid || (self.status == Status::Approved && !district.online_payment)
+    }
+
+    /// Fold one event into the state.
+    pub fn apply(&mut self, event: &Event, now: OffsetDateTime) {
+        self.updated_at = now;
+        match event {
+            Event::Created { .. } => {}
+            Event::Agreed { agreement } => self.agreement = Some(agreement.clone()),
+            Event::PageSaved { page } => self.pages.set(page.clone()),
+            Event::PhotoChosen { photo } => self.photo = Some(photo.clone()),
+            Event::MaterialAdded { material } => {
+                self.materials.retain(|m| m.kind != material.kind);
+                self.materials.push(material.clone());
+                self.materials_complete = false;
+            }
+            Event::MaterialsCompleted => self.materials_complete = true,
+            Event::Submitted { code } => {
+                self.status = Status::Submitted;
+                self.verification_code = Some(code.clone());
+                self.submissions += 1;
+                self.submitted_at = Some(now);
+                self.reason = None;
+            }
+            Event::AutoConfirmed => {
+                self.status = Status::Confirmed;
+                self.auto_confirmed = true;
+            }
+            Event::Withdrawn => {
+                self.status = Status::Draft;
+                self.verification_code = None;
+            }
+            Event::DistrictChanged { to, .. } => {
+                // R19: clears everything filled under this project; the account is untouched.
+                let keep = self.historical.clone();
+                *self = Application::new(&self.candidate_id, self.project.clone(), to.clone(), keep, self.created_at);
+                self.updated_at = now;
+            }
+            Event::Confirmed => self.status = Status::Confirmed,
+            Event::ConfirmationRejected { reason } => {
+                self.status = Status::ConfirmRejected;
+                self.verification_code = None;
+                self.materials_complete = false;
+                self.reason = Some(reason.clone());
+            }
+            Event::SiteApproved => self.status = Status::SiteApproved,
+            Event::DistrictApproved => self.status = Status::Approved,
+            Event::SiteRejected { reason } | Event::DistrictRejected { reason } => {
+                self.status = Status::Rejected;
+                self.reason = Some(reason.clone());
+            }
+            Event::Paid { payment } => {
+                self.status = Status::Paid;
+                self.paid = Some(payment.clone());
+            }
+            Event::Lapsed { reason } => {
+                self.status = Status::Lapsed;
+                self.verification_code = None;
+                self.lapse_reason = Some(*reason);
+                self.reason = Some(
+                    match reason {
+                        LapseReason::NotConfirmed => "逾期未进行报名确认,视为放弃考试",
+                        LapseReason::NotResubmitted => "逾期未重新上传材料并提交,视为放弃考试",
+                        LapseReason::NotPaid => "逾期未缴费,视为放弃考试",
+                    }
+                    .to_string(),
+                );
+            }
+        }
+    }
+
+    /// The deadline the application is currently waiting on, if any (for the sweep and reminders).
+    pub fn pending_deadline(&self, project: &Project, district: &District) -> Option<(OffsetDateTime, LapseReason)> {
+        let s = project.schedule(&self.district);
+        match self.status {
+            Status::Submitted => Some((s.confirmation_deadline, LapseReason::NotConfirmed)),
+            Status::ConfirmRejected => Some((s.reupload_deadline, LapseReason::NotResubmitted)),
+            Status::Approved if district.online_payment => Some((s.payment_deadline, LapseReason::NotPaid)),
+            _ => None,
+        }
+    }
+
+    /// The amount due (R28): fee per subject in the district × subjects sat.
+    pub fn amount_due(&self, project: &Project) -> Option<Fen> {
+        let n = self.pages.exam.as_ref()?.subjects.len() as u64;
+        project.fee_per_subject(&self.district).times(n)
+    }
+}
+
+/// Decide what `cmd` does to `app` — the events it causes, or why it is refused.
+pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
+    let schedule = ctx.project.schedule(&app.district);
+    let in_registration = ctx.now >= schedule.registration_opens && ctx.now <= schedule.registration_closes;
+    // R17: an application submitted before may be withdrawn, edited and resubmitted until the
+    // confirmation deadline; a first submission needs the registration window.
+    let may_edit = if app.submissions > 0 { ctx.now <= schedule.confirmation_deadline } else { in_registration };
+    let editable = || -> Result<(), Refusal> {
+        match app.status {
+            Status::Draft => {}
+            // R33/R37: an auto-confirmed application is final.
+            _ if app.auto_confirmed => return Err(state("AUTO_CONFIRMED", "已自动确认,报名信息不能修改")),
+            Status::Submitted => return Err(state("WITHDRAW_FIRST", "报名信息已提交,请先撤回再修改")),
+            _ => return Err(state("NOT_EDITABLE", "当前状态下不能修改报名信息")),
+        }
+        if !may_edit {
+            return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
+        }
+        Ok(())
+    };
+    match cmd {
+        Command::Agree { important_version, integrity_version } => {
+            editable()?;
+            for (kind, given) in
+                [(NoticeKind::Important, important_version), (NoticeKind::Integrity, integrity_version)]
+            {
+                let current = ctx.reference.notices.get(&(app.project.clone(), kind));
+                if current.map(|n| &n.version) != Some(given) {
+                    return Err(Refusal::rule("NOTICE_VERSION_OUTDATED", "声明内容已更新,请重新阅读后同意").field(
+                        match kind {
+                            NoticeKind::Important => "important_version",
+                            NoticeKind::Integrity => "integrity_version",
+                        },
+                    ));
+                }
+            }
+            Ok(Decision::one(Event::Agreed {
+                agreement: Agreement {
+                    important_version: important_version.clone(),
+                    integrity_version: integrity_version.clone(),
+                    agreed_at: ctx.now,
+                },
+            }))
+        }
+        Command::SavePage(page) => {
+            editable()?;
+            if app.agreement.is_none() {
+                return Err(state("AGREEMENT_REQUIRED", "请先阅读并同意《重要声明》和《考生诚信考试承诺书》"));
+            }
+            let kind = page.kind();
+            // R6: every earlier page must have been submitted first.
+            if let Some(missing) = PageKind::ALL.iter().take_while(|k| **k < kind).find(|k| !app.pages.has(**k)) {
+                return Err(Refusal::new(
+                    Kind::Conflict,
+                    "PAGE_OUT_OF_ORDER",
+                    format!("请先填写“{}”", missing.title()),
+                )
+                .field(missing.as_str()));
+            }
+            let warnings = check_page(app, page, ctx)?;
+            Ok(Decision { events: vec![Event::PageSaved { page: page.clone() }], warnings })
+        }
+        Command::ChoosePhoto(photo) => {
+            editable()?;
+            if !app.pages.complete() {
+                return Err(state("PAGES_INCOMPLETE", "请先完成全部报名信息的填写"));
+            }
+            Ok(Decision::one(Event::PhotoChosen { photo: photo.clone() }))
+        }
+        Command::AddMaterial(m) => {
+            if !ctx.district.online_confirmation {
+                return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
+            }
+            if app.status != Status::ConfirmRejected {
+                editable()?;
+            } else if ctx.now > schedule.reupload_deadline {
+                return Err(state("REUPLOAD_CLOSED", "已超过重新上传材料的截止时间"));
+            }
+            Ok(Decision::one(Event::MaterialAdded { material: m.clone() }))
+        }
+        Command::CompleteMaterials => {
+            if !ctx.district.online_confirmation {
+                return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
+            }
+            if app.status != Status::ConfirmRejected {
+                editable()?;
+            }
+            if app.materials.is_empty() {
+                return Err(Refusal::rule("MATERIALS_MISSING", "请先上传证明材料").field("materials"));
+            }
+            Ok(Decision::one(Event::MaterialsCompleted))
+        }
+        Command::Submit { code } => {
+            match app.status {
+                Status::Draft => editable()?,
+                // R42: after 确认不通过, re-upload and resubmit before the re-upload deadline.
+                Status::ConfirmRejected if ctx.now <= schedule.reupload_deadline => {}
+                Status::ConfirmRejected => return Err(state("REUPLOAD_CLOSED", "已超过重新上传材料的截止时间")),
+                Status::Submitted => return Err(state("ALREADY_SUBMITTED", "报名信息已提交")),
+                _ => return Err(state("NOT_EDITABLE", "当前状态下不能提交报名信息")),
+            }
+            if app.agreement.is_none() {
+                return Err(state("AGREEMENT_REQUIRED", "请先阅读并同意《重要声明》和《考生诚信考试承诺书》"));
+            }
+            if let Some(missing) = PageKind::ALL.iter().find(|k| !app.pages.has(**k)) {
+                return Err(
+                    Refusal::rule("PAGES_INCOMPLETE", format!("请先填写“{}”", missing.title())).field(missing.as_str())
+                );
+            }
+            if app.photo.is_none() {
+                return Err(Refusal::rule("PHOTO_REQUIRED", "请确认使用照片或更换考试照片").field("photo"));
+            }
+            if ctx.district.online_confirmation && !app.materials_complete {
+                return Err(Refusal::rule("MATERIALS_INCOMPLETE", "请上传全部证明材料后再提交").field("materials"));
+            }
+            let mut events = vec![Event::Submitted { code: code.clone() }];
+            if ctx.district.historical_auto_confirm
+                && app.status == Status::Draft
+                && app.historical.as_ref().is_some_and(|h| same_as_last_year(app, &h.last, ctx.candidate))
+            {
+                events.push(Event::AutoConfirmed); // R33
+            }
+            Ok(Decision { events, warnings: vec![] })
+        }
+        Command::Withdraw => {
+            if app.auto_confirmed {
+                return Err(state("AUTO_CONFIRMED", "已自动确认,不能撤回"));
+            }
+            if app.status != Status::Submitted {
+                return Err(state("NOT_SUBMITTED", "报名信息未提交,无需撤回"));
+            }
+            if ctx.now > schedule.confirmation_deadline {
+                return Err(state("CONFIRMATION_CLOSED", "报名确认已结束,不能撤回"));
+            }
+            Ok(Decision::one(Event::Withdrawn))
+        }
+        Command::ChangeDistrict { district } => {
+            if app.status != Status::Draft {
+                return Err(state("DISTRICT_LOCKED", "报名信息已提交,不能修改考区"));
+            }
+            if !in_registration {
+                return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
+            }
+            if !ctx.reference.districts.contains_key(district) {
+                return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district"));
+            }
+            if *district == app.district {
+                return Err(Refusal::rule("SAME_DISTRICT", "新考区与当前考区相同").field("district"));
+            }
+            Ok(Decision::one(Event::DistrictChanged { from: app.district.clone(), to: district.clone() }))
+        }
+        Command::Confirm { code } => {
+            if app.status != Status::Submitted || app.auto_confirmed {
+                return Err(state("NOT_AWAITING_CONFIRMATION", "该报名不在待确认状态"));
+            }
+            if ctx.now > schedule.confirmation_deadline {
+                return Err(state("CONFIRMATION_CLOSED", "报名确认已结束"));
+            }
+            // R18: only the code of the latest submission confirms.
+            if app.verification_code.as_deref() != Some(code.as_str()) {
+                return Err(Refusal::rule(
+                    "VERIFICATION_CODE_MISMATCH",
+                    "验证码与最新报名表不一致,请考生重新打印报名表",
+                )
+                .field("code"));
+            }
+            Ok(Decision::one(Event::Confirmed))
+        }
+        Command::RejectConfirmation { reason } => {
+            if !ctx.district.online_confirmation {
+                return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区为现场确认"));
+            }
+            if app.status != Status::Submitted || app.auto_confirmed {
+                return Err(state("NOT_AWAITING_CONFIRMATION", "该报名不在待确认状态"));
+            }
+            Ok(Decision::one(Event::ConfirmationRejected { reason: reason_text(reason)? }))
+        }
+        Command::ApproveSite | Command::RejectSite { .. } => {
+            if app.status != Status::Confirmed {
+                return Err(state("NOT_AWAITING_SITE_REVIEW", "该报名不在考点审核阶段"));
+            }
+            Ok(Decision::one(match cmd {
+                Command::RejectSite { reason } => Event::SiteRejected { reason: reason_text(reason)? },
+                _ => Event::SiteApproved,
+            }))
+        }
+        Command::ApproveDistrict | Command::RejectDistrict { .. } => {
+            if app.status != Status::SiteApproved {
+                return Err(state("NOT_AWAITING_DISTRICT_REVIEW", "该报名不在考区审核阶段"));
+            }
+            Ok(Decision::one(match cmd {
+                Command::RejectDistrict { reason } => Event::DistrictRejected { reason: reason_text(reason)? },
+                _ => Event::DistrictApproved,
+            }))
+        }
+        Command::RecordPayment { amount, transaction_id } => {
+            if app.status == Status::Paid {
+                return Err(state("ALREADY_PAID", "已缴费"));
+            }
+            if !ctx.district.online_payment {
+                return Err(Refusal::rule("NO_ONLINE_PAYMENT", "本考区未开通网上缴费"));
+            }
+            if app.status != Status::Approved {
+                return Err(state("NOT_AWAITING_PAYMENT", "资格审核通过后方可缴费"));
+            }
+            if Some(*amount) != app.amount_due(ctx.project) {
+                return Err(Refusal::rule("AMOUNT_MISMATCH", "缴费金额与应缴金额不一致").field("amount"));
+            }
+            // A payment the provider took is recorded even a little late: the money moved.
+            Ok(Decision::one(Event::Paid {
+                payment: Payment { amount: *amount, transaction_id: transaction_id.clone(), paid_at: ctx.now },
+            }))
+        }
+        Command::Lapse => match app.pending_deadline(ctx.project, ctx.district) {
+            Some((deadline, reason)) if ctx.now > deadline => Ok(Decision::one(Event::Lapsed { reason })),
+            _ => Err(state("NOT_DUE", "未到截止时间或无需处理")),
+        },
+    }
+}
+
+/// Check a payment may start from the mini-program (R26, R29): the quote, or why not.
+pub fn payment_quote(app: &Application, ctx: &Ctx<'_>) -> Result<Fen, Refusal> {
+    if !ctx.district.online_payment {
+        return Err(Refusal::rule("NO_ONLINE_PAYMENT", "本考区未开通网上缴费,请按当地要求缴费"));
+    }
+    if app.status != Status::Approved {
+        return Err(state("NOT_AWAITING_PAYMENT", "资格审核通过后方可缴费"));
+    }
+    let s = ctx.project.schedule(&app.district);
+    if ctx.now < s.payment_opens || ctx.now > s.payment_deadline {
+        return Err(state("PAYMENT_CLOSED", "不在缴费时间内"));
+    }
+    if !ctx.district.mobile_payment {
+        return Err(Refusal::rule("USE_PC_PAYMENT", "本考区尚未开通手机缴费,请使用电脑登录考生管理平台缴费"));
+    }
+    app.amount_due(ctx.project).ok_or_else(Refusal::internal)
+}
+
+fn reason_text(reason: &str) -> Result<String, Refusal> {
+    super::values::parse_text(reason, 200, "reason")
+}
+
+/// R33: identity, district, site, specialty, level, education and work equal last year's.
+fn same_as_last_year(app: &Application, last: &LastYear, candidate: &Candidate) -> bool {
+    let (Some(site), Some(exam), Some(edu), Some(work)) =
+        (&app.pages.site, &app.pages.exam, &app.pages.education, &app.pages.work)
+    else {
+        return false;
+    };
+    candidate.identity.name.as_str() == last.name
+        && app.district == last.district
+        && site.site == last.site
+        && exam.specialty == last.specialty
+        && exam.level == last.level
+        && last.education.as_ref().is_some_and(|e| edu.record.same_education(e))
+        && work.unit_name == last.work_unit
+}
+
+/// Page rules R7–R14 against reference data and the account.
+fn check_page(app: &Application, page: &Page, ctx: &Ctx<'_>) -> Result<Vec<Warning>, Refusal> {
+    let mut warnings = vec![];
+    match page {
+        Page::Site(p) => {
+            let site = ctx
+                .reference
+                .sites
+                .get(&p.site)
+                .filter(|s| s.district == app.district)
+                .ok_or_else(|| Refusal::rule("UNKNOWN_SITE", "所选考点不属于当前考区").field("site"))?;
+            match (&p.point, ctx.district.online_confirmation) {
+                (None, true) => {
+                    return Err(Refusal::rule("POINT_REQUIRED", "本考区须选择报名点").field("point"));
+                }
+                (Some(point), true) if !site.points.iter().any(|x| &x.code == point) => {
+                    return Err(Refusal::rule("UNKNOWN_POINT", "所选报名点不属于该考点").field("point"));
+                }
+                (Some(_), false) => {
+                    return Err(Refusal::rule("POINT_NOT_APPLICABLE", "本考区无需选择报名点").field("point"));
+                }
+                _ => {}
+            }
+        }
+        Page::Basic(p) => {
+            // R7: warn, never block.
+            if let Some(until) = p.id_valid_until
+                && until < ctx.project.first_exam_date()
+            {
+                warnings.push(Warning {
+                    code: "ID_EXPIRES_BEFORE_EXAM".into(),
+                    message: "证件有效截止日期早于考试日期,不影响报名,请及时更换有效证件,以免影响参加考试".into(),
+                    field: "id_valid_until".into(),
+                });
+            }
+        }
+        Page::Contact(_) => {}
+        Page::Exam(p) => check_exam_page(app, p, ctx)?,
+        Page::Education(p) => {
+            // R11: only a record maintained on the account, exactly as it is there now.
+            match ctx.candidate.degree(&p.degree_record_id) {
+                Some(rec) if *rec == p.record => {}
+                Some(_) => {
+                    return Err(
+                        Refusal::rule("DEGREE_RECORD_STALE", "学历学位信息已变更,请重新引用").field("degree_record_id")
+                    );
+                }
+                None => {
+                    return Err(
+                        Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
+                    );
+                }
+            }
+        }
+        Page::Work(p) => {
+            // R12
+            if p.unit_name == "其它" && p.unit_category.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                return Err(Refusal::rule("UNIT_CATEGORY_REQUIRED", "单位名称为“其它”时,单位类别不能为空")
+                    .field("unit_category"));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+fn check_exam_page(app: &Application, p: &ExamPage, ctx: &Ctx<'_>) -> Result<(), Refusal> {
+    let kind = ctx.project.kind;
+    // R8: category first, then level and specialty within it, then the matching practice category.
+    if !ctx.reference.categories.contains_key(&p.category) {
+        return Err(Refusal::rule("UNKNOWN_CATEGORY", "专业类别不存在").field("category"));
+    }
+    let spec = ctx
+        .reference
+        .specialties
+        .get(&(kind, p.specialty.clone()))
+        .ok_or_else(|| Refusal::rule("UNKNOWN_SPECIALTY", "报考专业不存在").field("specialty"))?;
+    if spec.category != p.category {
+        return Err(Refusal::rule("SPECIALTY_NOT_IN_CATEGORY", "报考专业不属于所选专业类别").field("specialty"));
+    }
+    if spec.level != p.level {
+        return Err(Refusal::rule("LEVEL_MISMATCH", "报考级别与报考专业不一致").field("level"));
+    }
+    if !spec.practice_categories.contains(&p.practice_category) {
+        return Err(
+            Refusal::rule("PRACTICE_CATEGORY_MISMATCH", "请勾选与专业类别对应的执业类别").field("practice_category")
+        );
+    }
+    // R9
+    if p.practice_category != PracticeCategory::None && p.first_registration.is_none() {
+        return Err(Refusal::rule("FIRST_REGISTRATION_REQUIRED", "执业类别不为“无”时,首次注册年月不能为空")
+            .field("first_registration"));
+    }
+    // R10
+    if p.has_residency_certificate && p.residency_certificate_issued.is_none() {
+        return Err(Refusal::rule("RESIDENCY_CERT_DATE_REQUIRED", "已取得住培合格证书的,须填写证书发证年月")
+            .field("residency_certificate_issued"));
+    }
+    if !p.has_residency_certificate && p.residency_certificate_issued.is_some() {
+        return Err(Refusal::rule("RESIDENCY_CERT_DATE_UNEXPECTED", "未取得住培合格证书的,无需填写发证年月")
+            .field("residency_certificate_issued"));
+    }
+    for ym in [p.first_registration, p.residency_certificate_issued].into_iter().flatten() {
+        if ym.first_day() > ctx.now.date() {
+            return Err(Refusal::rule("DATE_IN_FUTURE", "年月不能晚于当前日期").field("first_registration"));
+        }
+    }
+    // R14, R35, R39: every subject of the kind for a first-timer; rolling candidates must sit at
+    // least the subjects they did not pass last year in the same specialty, and may tick others.
+    let all: BTreeSet<&str> = ctx.reference.subjects(kind).iter().map(|s| s.code.as_str()).collect();
+    let chosen: BTreeSet<&str> = p.subjects.iter().map(String::as_str).collect();
+    if chosen.len() != p.subjects.len() || !chosen.is_subset(&all) || chosen.is_empty() {
+        return Err(Refusal::rule("INVALID_SUBJECTS", "报考科目不正确").field("subjects"));
+    }
+    let required: BTreeSet<&str> = match &app.historical {
+        Some(h) if ctx.reference.rolls(kind) && h.last.specialty == p.specialty => {
+            h.required_subjects.iter().map(String::as_str).collect()
+        }
+        _ => all.clone(),
+    };
+    if !required.is_subset(&chosen) {
+        return Err(Refusal::rule("SUBJECTS_REQUIRED", "须报考全部未通过的科目").field("subjects"));
+    }
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! Wire DTOs: what the mini-program sends and receives. Requests are plain strings with
+//! `deny_unknown_fields`, converted once (`into_domain`) into domain types so a bad field gets
+//! its own code; responses are views that mask what the screen doesn't need (PIPL).
+
+use crate::domain::account::{Candidate, DegreeRecord, EducationLevel};
+use crate::domain::application::{
+    Agreement, Application, ApplicationPhoto, BasicPage, ContactPage, EducationPage, ExamPage, Page, PageKind, Pages,
+    PhotoSource, SitePage, Status, Warning, WorkPage,
+};
+use crate::domain::history::SubjectResult;
+use crate::domain::identity::{Gender, IdType};
+use crate::domain::progress::{Node, progress};
+use crate::domain::values::{Code, Fen, Phone, YearMonth, parse_date, parse_text};
+use crate::error::Refusal;
+use crate::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+fn opt_text(v: Option<String>, max: usize, field: &str) -> Result<Option<String>, Refusal> {
+    v.filter(|s| !s.trim().is_empty()).map(|s| parse_text(&s, max, field)).transpose()
+}
+
+// ---------- account ----------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DegreeInput {
+    pub level: EducationLevel,
+    pub school: String,
+    pub major: String,
+    /// `YYYY-MM`
+    pub graduated: String,
+    #[serde(default)]
+    pub degree: Option<String>,
+}
+
+impl DegreeInput {
+    pub fn into_record(self, id: String) -> Result<DegreeRecord, Refusal> {
+        Ok(DegreeRecord {
+            id,
+            level: self.level,
+            school: parse_text(&self.school, 100, "school")?,
+            major: parse_text(&self.major, 100, "major")?,
+            graduated: YearMonth::parse(&self.graduated, "graduated")?,
+            degree: opt_text(self.degree, 20, "degree")?,
+        })
+    }
+}
+
+/// 考生管理平台注册 (R1).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 4–32 letters, digits or `_`.
+    pub account: String,
+    /// At least 8 characters with a letter and a digit.
+    pub password: String,
+    pub name: String,
+    pub id_type: IdType,
+    pub id_number: String,
+    pub gender: Gender,
+    /// `YYYY-MM-DD`; must agree with a resident ID number.
+    pub birth_date: String,
+    pub nationality: String,
+    pub phone: String,
+    #[serde(default)]
+    pub degrees: Vec<DegreeInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordLogin {
+    pub account: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaceLogin {
+    /// The face-ID provider's one-time token.
+    pub face_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WechatCode {
+    /// The code from `wx.login`.
+    pub code: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedObject {
+    /// The `key` of the upload ticket the photo was uploaded with.
+    pub key: String,
+}
+
+/// The candidate's own account, masked where the screen doesn't need the value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub candidate_id: String,
+    pub account: String,
+    pub name: String,
+    pub id_type: IdType,
+    /// e.g. `1101**********002X`
+    pub id_number_masked: String,
+    pub gender: Gender,
+    pub birth_date: String,
+    pub nationality: String,
+    /// e.g. `138****5678`
+    pub phone_masked: String,
+    pub degrees: Vec<DegreeRecord>,
+    pub has_photo: bool,
+    pub wechat_bound: bool,
+}
+
+impl AccountView {
+    pub fn of(c: &Candidate) -> Self {
+        let d = c.identity.birth_date;
+        AccountView {
+            candidate_id: c.id.clone(),
+            account: c.account.clone(),
+            name: c.identity.name.as_str().to_string(),
+            id_type: c.identity.document.id_type,
+            id_number_masked: c.identity.document.masked(),
+            gender: c.identity.gender,
+            birth_date: format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+            nationality: c.identity.nationality.clone(),
+            phone_masked: c.phone.masked(),
+            degrees: c.degrees.clone(),
+            has_photo: c.photo.is_some(),
+            wechat_bound: c.openid.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// `Authorization: Bearer <token>` on every later call.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: time::OffsetDateTime,
+    pub account: AccountView,
+}
+
+// ---------- application ----------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplication {
+    pub project: String,
+    pub district: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreeRequest {
+    /// The version of 《重要声明》 shown to the candidate.
+    pub important_version: String,
+    /// The version of 《考生诚信考试承诺书》 shown to the candidate.
+    pub integrity_version: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SitePageInput {
+    pub site: String,
+    #[serde(default)]
+    pub point: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicPageInput {
+    /// `YYYY-MM-DD`, or absent/null for 长期有效.
+    #[serde(default)]
+    pub id_valid_until: Option<String>,
+    pub ethnicity: String,
+    #[serde(default)]
+    pub political_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPageInput {
+    pub phone: String,
+    pub address: String,
+    #[serde(default)]
+    pub postcode: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExamPageInput {
+    pub category: String,
+    pub level: Level,
+    pub specialty: String,
+    pub practice_category: PracticeCategory,
+    #[serde(default)]
+    pub first_registration: Option<String>,
+    pub has_residency_certificate: bool,
+    #[serde(default)]
+    pub residency_certificate_issued: Option<String>,
+    pub subjects: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EducationPageInput {
+    pub degree_record_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkPageInput {
+    pub unit_name: String,
+    #[serde(default)]
+    pub unit_category: Option<String>,
+    /// `YYYY-MM`
+    pub started_work: String,
+}
+
+/// Fields that belong to the account's identity: never accepted by an application (R21).
+const IDENTITY_FIELDS: [&str; 7] = ["name", "id_type", "id_number", "gender", "birth_date", "nationality", "identity"];
+
+/// Parse a page body for `kind` into a page. The education page needs the account's record.
+pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<Page, Refusal> {
+    if let Some(obj) = body.as_object()
+        && let Some(f) = IDENTITY_FIELDS.iter().find(|f| obj.contains_key(**f))
+    {
+        return Err(
+            Refusal::rule("IDENTITY_IMMUTABLE", "姓名、证件类型、证件号码、性别、出生日期和国籍不可修改").field(*f)
+        );
+    }
+    use crate::http::from_value;
+    Ok(match kind {
+        PageKind::Site => {
+            let i: SitePageInput = from_value(body)?;
+            Page::Site(SitePage {
+                site: Code::parse(&i.site, "site")?,
+                point: i.point.map(|p| Code::parse(&p, "point")).transpose()?,
+            })
+        }
+        PageKind::Basic => {
+            let i: BasicPageInput = from_value(body)?;
+            Page::Basic(BasicPage {
+                id_valid_until: i
+                    .id_valid_until
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|d| parse_date(&d, "id_valid_until"))
+                    .transpose()?,
+                ethnicity: parse_text(&i.ethnicity, 20, "ethnicity")?,
+                political_status: opt_text(i.political_status, 20, "political_status")?,
+            })
+        }
+        PageKind::Contact => {
+            let i: ContactPageInput = from_value(body)?;
+            let postcode = opt_text(i.postcode, 6, "postcode")?;
+            if postcode.as_deref().is_some_and(|p| p.len() != 6 || !p.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(Refusal::bad("INVALID_POSTCODE", "邮政编码应为6位数字").field("postcode"));
+            }
+            let email = opt_text(i.email, 100, "email")?;
+            if email.as_deref().is_some_and(|e| !e.contains('@') || e.contains(' ')) {
+                return Err(Refusal::bad("INVALID_EMAIL", "电子邮箱格式不正确").field("email"));
+            }
+            Page::Contact(ContactPage {
+                phone: Phone::parse(&i.phone, "phone")?,
+                address: parse_text(&i.address, 100, "address")?,
+                postcode,
+                email,
+            })
+        }
+        PageKind::Exam => {
+            let i: ExamPageInput = from_value(body)?;
+            if i.subjects.len() > 8 {
+                return Err(Refusal::bad("INVALID_SUBJECTS", "报考科目不正确").field("subjects"));
+            }
+            Page::Exam(ExamPage {
+                category: Code::parse(&i.category, "category")?,
+                level: i.level,
+                specialty: Code::parse(&i.specialty, "specialty")?,
+                practice_category: i.practice_category,
+                first_registration: i
+                    .first_registration
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| YearMonth::parse(&s, "first_registration"))
+                    .transpose()?,
+                has_residency_certificate: i.has_residency_certificate,
+                residency_certificate_issued: i
+                    .residency_certificate_issued
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| YearMonth::parse(&s, "residency_certificate_issued"))
+                    .transpose()?,
+                subjects: i.subjects.iter().map(|s| s.trim().to_string()).collect(),
+            })
+        }
+        PageKind::Education => {
+            let i: EducationPageInput = from_value(body)?;
+            // R11: the page holds a copy of the account's record as it is now.
+            let record = candidate.degree(&i.degree_record_id).cloned().ok_or_else(|| {
+                Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
+            })?;
+            Page::Education(EducationPage { degree_record_id: i.degree_record_id, record })
+        }
+        PageKind::Work => {
+            let i: WorkPageInput = from_value(body)?;
+            Page::Work(WorkPage {
+                unit_name: parse_text(&i.unit_name, 100, "unit_name")?,
+                unit_category: opt_text(i.unit_category, 40, "unit_category")?,
+                started_work: YearMonth::parse(&i.started_work, "started_work")?,
+            })
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChoosePhotoRequest {
+    /// `registered` = 确认使用照片; `replacement` = 更换考试照片 (then `key` is required).
+    pub source: PhotoSource,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeDistrictRequest {
+    pub district: String,
+}
+
+/// Last year's record as shown to a historical candidate to check page by page (R32).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoricalView {
+    pub last_year: u16,
+    /// Pre-selected subjects (R35): the ones not passed last year.
+    pub required_subjects: Vec<String>,
+    pub results: Vec<SubjectResult>,
+    #[schema(value_type = String)]
+    pub site: Code,
+    #[schema(value_type = String)]
+    pub specialty: Code,
+    pub level: Level,
+    pub work_unit: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoView {
+    pub source: PhotoSource,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub project: String,
+    pub project_name: String,
+    pub district: String,
+    pub district_name: String,
+    pub status: Status,
+    /// 报名成功 (R30).
+    pub registered: bool,
+    pub progress: Vec<Node>,
+    /// Which page is next to fill (R6), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<PageKind>,
+    pub agreement: Option<Agreement>,
+    pub pages: Pages,
+    pub photo: Option<PhotoView>,
+    pub materials_complete: bool,
+    /// Present while submitted: the code on the current form (R15, R18).
+    pub verification_code: Option<String>,
+    pub auto_confirmed: bool,
+    pub reason: Option<String>,
+    pub historical: Option<HistoricalView>,
+    pub amount_due: Option<Fen>,
+    pub schedule: Schedule,
+    /// Non-blocking notices from the last change (R7).
+    pub warnings: Vec<Warning>,
+}
+
+impl ApplicationView {
+    pub fn of(app: &Application, project: &Project, district: &District, warnings: Vec<Warning>) -> Self {
+        ApplicationView {
+            project: app.project.to_string(),
+            project_name: project.name.clone(),
+            district: app.district.to_string(),
+            district_name: district.name.clone(),
+            status: app.status,
+            registered: app.registered(district),
+            progress: progress(app, district),
+            next_page: (app.status == Status::Draft)
+                .then(|| PageKind::ALL.into_iter().find(|k| !app.pages.has(*k)))
+                .flatten(),
+            agreement: app.agreement.clone(),
+            pages: app.pages.clone(),
+            photo: app.photo.as_ref().map(|p: &ApplicationPhoto| PhotoView { source: p.source }),
+            materials_complete: app.materials_complete,
+            verification_code: app.verification_code.clone(),
+            auto_confirmed: app.auto_confirmed,
+            reason: app.reason.clone(),
+            historical: app.historical.as_ref().map(|h| HistoricalView {
+                last_year: h.last.year,
+                required_subjects: h.required_subjects.clone(),
+                results: h.last.results.clone(),
+                site: h.last.site.clone(),
+                specialty: h.last.specialty.clone(),
+                level: h.last.level,
+                work_unit: h.last.work_unit.clone(),
+            }),
+            amount_due: app.amount_due(project),
+            schedule: project.schedule(&app.district).clone(),
+            warnings,
+        }
+    }
+}
+
+/// 报名申请表: what the candidate prints and the site checks. It carries the full ID number
+/// (the clerk compares it with the document) — this is the one response that does.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationForm {
+    pub project_name: String,
+    pub district_name: String,
+    pub site_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point_name: Option<String>,
+    pub verification_code: String,
+    pub name: String,
+    pub id_type: IdType,
+    pub id_number: String,
+    pub gender: Gender,
+    pub birth_date: String,
+    pub nationality: String,
+    pub specialty_code: String,
+    pub specialty_name: String,
+    pub level: Level,
+    pub subjects: Vec<String>,
+    pub pages: Pages,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub submitted_at: time::OffsetDateTime,
+}
+
+impl RegistrationForm {
+    pub fn of(app: &Application, c: &Candidate, r: &Reference) -> Result<Self, Refusal> {
+        let not_submitted = || Refusal::conflict("NOT_SUBMITTED", "报名信息提交后方可查看报名表");
+        let code = app.verification_code.clone().ok_or_else(not_submitted)?;
+        let (Some(site), Some(exam), Some(at)) = (&app.pages.site, &app.pages.exam, app.submitted_at) else {
+            return Err(not_submitted());
+        };
+        let project = r.projects.get(&app.project).ok_or_else(Refusal::internal)?;
+        let s = r.sites.get(&site.site).ok_or_else(Refusal::internal)?;
+        let spec = r.specialties.get(&(project.kind, exam.specialty.clone())).ok_or_else(Refusal::internal)?;
+        let subject_names = r
+            .subjects(project.kind)
+            .iter()
+            .filter(|s| exam.subjects.contains(&s.code))
+            .map(|s| s.name.clone())
+            .collect();
+        let d = c.identity.birth_date;
+        Ok(RegistrationForm {
+            project_name: project.name.clone(),
+            district_name: r.districts.get(&app.district).map(|d| d.name.clone()).unwrap_or_default(),
+            site_name: s.name.clone(),
+            point_name: site
+                .point
+                .as_ref()
+                .and_then(|p| s.points.iter().find(|x| &x.code == p))
+                .map(|p| p.name.clone()),
+            verification_code: code,
+            name: c.identity.name.as_str().to_string(),
+            id_type: c.identity.document.id_type,
+            id_number: c.identity.document.number().to_string(),
+            gender: c.identity.gender,
+            birth_date: format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+            nationality: c.identity.nationality.clone(),
+            specialty_code: spec.code.to_string(),
+            specialty_name: spec.name.clone(),
+            level: spec.level,
+            subjects: subject_names,
+            pages: app.pages.clone(),
+            submitted_at: at,
+        })
+    }
+}
+
+/// The envelope of list responses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectView {
+    pub id: String,
+    pub name: String,
+    pub kind: crate::reference::ExamKind,
+    pub year: u16,
+    pub exam_dates: Vec<String>,
+    /// The subjects of this exam (R14).
+    pub subjects: Vec<crate::reference::Subject>,
+    pub schedule: Schedule,
+    /// Registration is open now.
+    pub open: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DistrictView {
+    #[serde(flatten)]
+    pub district: District,
+    pub fee_per_subject: Fen,
+    pub schedule: Schedule,
+}
