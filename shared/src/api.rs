@@ -64,6 +64,7 @@ pub enum RouteId {
     OpenApi,
 }
 
+#[derive(Debug)]
 pub struct Route {
     pub id: RouteId,
     pub function: Function,

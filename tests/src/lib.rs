@@ -1,1 +1,161 @@
-//! placeholder
+//! Test harness: [`spawn_app`] starts the real local server (every function, the same
+//! handlers the Lambdas run) on a random loopback port with fresh storage and a clock the test
+//! controls, and [`TestApp`] speaks HTTP to it the way the mini-program does.
+
+pub mod table_contract;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use shared::adapters::local::ManualClock;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// Inside the 2025 registration window.
+pub const NOW: OffsetDateTime = datetime!(2024-12-01 10:00 +08:00);
+
+pub struct TestApp {
+    pub base: String,
+    pub running: local_server::Running,
+    pub clock: Arc<ManualClock>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A person to register: valid GB 11643 numbers with matching sex and birth date.
+pub struct Person {
+    pub account: &'static str,
+    pub name: &'static str,
+    pub id_number: &'static str,
+    pub gender: &'static str,
+    pub birth_date: &'static str,
+}
+
+pub const ZHANG: Person = Person {
+    account: "zhang_san",
+    name: "张三",
+    id_number: "410102199003070019",
+    gender: "male",
+    birth_date: "1990-03-07",
+};
+pub const ZHAO: Person = Person {
+    account: "zhao_liu",
+    name: "赵六",
+    id_number: "410102198805120028",
+    gender: "female",
+    birth_date: "1988-05-12",
+};
+/// Has a 2024 record in `history-2024.jsonl`: sat and passed subjects 1 and 2 of 368.
+pub const LI: Person = Person {
+    account: "li_si",
+    name: "李四",
+    id_number: "440524188001010014",
+    gender: "male",
+    birth_date: "1880-01-01",
+};
+/// Has a 2024 record too, but was absent (R38).
+pub const WANG: Person = Person {
+    account: "wang_wu",
+    name: "王五",
+    id_number: "11010519491231002X",
+    gender: "female",
+    birth_date: "1949-12-31",
+};
+
+pub const PASSWORD: &str = "Exam2025pass";
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::new(NOW));
+    let config = local_server::Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().to_path_buf(),
+        in_memory: false,
+        clock: clock.clone(),
+        seed_demo: false,
+    };
+    let running = local_server::start(config).await.expect("local server starts");
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    TestApp { base: running.base_url(), running, clock, client, _dir: dir }
+}
+
+impl TestApp {
+    /// One API call: JSON in, `(status, JSON body or Null)` out.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut b = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let bytes = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
+        self.send(b.body(Full::new(bytes)).expect("request")).await
+    }
+
+    /// A raw request (for malformed bodies and uploads).
+    pub async fn raw(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
+        let url = if url.starts_with("http") { url.to_string() } else { format!("{}{url}", self.base) };
+        let mut b = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        self.send(b.body(Full::new(Bytes::from(body))).expect("request")).await
+    }
+
+    async fn send(&self, req: hyper::Request<Full<Bytes>>) -> (u16, Value) {
+        let resp = self.client.request(req).await.expect("server answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Register a person with one degree record and a registration photo; returns the token.
+    pub async fn register(&self, p: &Person) -> String {
+        let (status, v) = self
+            .call(
+                "POST",
+                "/v1/accounts",
+                None,
+                Some(json!({
+                    "account": p.account, "password": PASSWORD, "name": p.name, "id_type": "resident_id",
+                    "id_number": p.id_number, "gender": p.gender, "birth_date": p.birth_date,
+                    "nationality": "中国", "phone": "13912345678",
+                    "degrees": [{"level": "bachelor", "school": "郑州大学", "major": "护理学", "graduated": "2015-07", "degree": "学士"}]
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "register {}: {v}", p.account);
+        let token = v["token"].as_str().expect("token").to_string();
+        let key = self.upload_photo(&token, "/v1/account/photo/upload-url", 358, 441, 60_000).await;
+        let (status, v) = self.call("PUT", "/v1/account/photo", Some(&token), Some(json!({"key": key}))).await;
+        assert_eq!(status, 200, "{v}");
+        token
+    }
+
+    /// Ask for an upload ticket at `ticket_path` and upload a JPEG of this size through it.
+    pub async fn upload_photo(&self, token: &str, ticket_path: &str, w: u16, h: u16, bytes: usize) -> String {
+        let (status, ticket) = self.call("POST", ticket_path, Some(token), None).await;
+        assert_eq!(status, 200, "{ticket}");
+        let (status, v) = self
+            .raw(
+                "PUT",
+                ticket["url"].as_str().expect("url"),
+                &[("content-type", "image/jpeg")],
+                shared::photo::synthetic_jpeg(w, h, bytes),
+            )
+            .await;
+        assert_eq!(status, 200, "upload: {v}");
+        ticket["key"].as_str().expect("key").to_string()
+    }
+
+    /// Bind a WeChat user (required before choosing an exam).
+    pub async fn bind_wechat(&self, token: &str, who: &str) {
+        let (status, v) =
+            self.call("POST", "/v1/account/wechat", Some(token), Some(json!({"code": format!("local-{who}")}))).await;
+        assert_eq!(status, 200, "{v}");
+    }
+}

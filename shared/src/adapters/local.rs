@@ -306,7 +306,7 @@ impl WechatLogin for LocalWechat {
     async fn openid(&self, code: &str) -> Result<String, Refusal> {
         match code.strip_prefix("local-") {
             Some(id)
-                if (6..=64).contains(&id.len())
+                if (1..=64).contains(&id.len())
                     && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
             {
                 Ok(format!("o{id}"))

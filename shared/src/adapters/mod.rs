@@ -2,5 +2,3 @@
 
 pub mod local;
 pub mod sqlite;
-#[cfg(test)]
-mod table_contract;

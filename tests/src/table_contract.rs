@@ -1,0 +1,176 @@
+//! The table port's contract, written once and run against every backend (SQLite now; the
+//! DynamoDB adapter runs the same functions against a real protocol server).
+
+use serde_json::json;
+use shared::ports::{Cond, Index, Item, Key, Query, StoreError, Table, Write};
+
+fn item(pk: &str, sk: &str, ver: u64, extra: &[(&str, &str)]) -> Item {
+    let mut i = Item::new();
+    i.insert("pk".into(), json!(pk));
+    i.insert("sk".into(), json!(sk));
+    i.insert("ver".into(), json!(ver));
+    for (k, v) in extra {
+        i.insert((*k).into(), json!(v));
+    }
+    i
+}
+
+fn ver(i: &Option<Item>) -> Option<u64> {
+    i.as_ref().and_then(|i| i["ver"].as_u64())
+}
+
+/// A put that requires absence fails on a present item, reports it, and changes nothing.
+pub async fn conditional_put(t: &dyn Table, ns: &str) {
+    let k = Key::new(format!("{ns}#A"), "X");
+    t.put(item(&k.pk, &k.sk, 1, &[("v", "first")]), Cond::NotExists).await.unwrap();
+    match t.put(item(&k.pk, &k.sk, 1, &[("v", "second")]), Cond::NotExists).await {
+        Err(StoreError::Conflict { at: 0, current }) => {
+            if let Some(c) = current {
+                assert_eq!(c["v"], "first", "the conflict carries the stored item");
+            }
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(t.get(&k).await.unwrap().unwrap()["v"], "first");
+}
+
+/// Version conditions: exactly one of two writers reading the same version wins.
+pub async fn versioned_update(t: &dyn Table, ns: &str) {
+    let k = Key::new(format!("{ns}#B"), "X");
+    t.put(item(&k.pk, &k.sk, 1, &[]), Cond::NotExists).await.unwrap();
+    t.put(item(&k.pk, &k.sk, 2, &[("by", "one")]), Cond::Version(1)).await.unwrap();
+    let loser = t.put(item(&k.pk, &k.sk, 2, &[("by", "two")]), Cond::Version(1)).await;
+    assert!(matches!(loser, Err(StoreError::Conflict { .. })), "{loser:?}");
+    let now = t.get(&k).await.unwrap();
+    assert_eq!((ver(&now), now.unwrap()["by"].as_str()), (Some(2), Some("one")));
+    assert!(matches!(t.put(item(&k.pk, "absent", 1, &[]), Cond::Exists).await, Err(StoreError::Conflict { .. })));
+}
+
+pub async fn conditional_delete(t: &dyn Table, ns: &str) {
+    let k = Key::new(format!("{ns}#C"), "X");
+    assert!(matches!(t.delete(&k, Cond::Exists).await, Err(StoreError::Conflict { .. })));
+    t.put(item(&k.pk, &k.sk, 3, &[]), Cond::NotExists).await.unwrap();
+    assert!(matches!(t.delete(&k, Cond::Version(2)).await, Err(StoreError::Conflict { .. })));
+    assert!(t.get(&k).await.unwrap().is_some());
+    t.delete(&k, Cond::Version(3)).await.unwrap();
+    assert!(t.get(&k).await.unwrap().is_none());
+}
+
+/// All or nothing: when the second write's condition fails, the first is not applied either,
+/// and the error names the failing write.
+pub async fn transaction_all_or_nothing(t: &dyn Table, ns: &str) {
+    let taken = Key::new(format!("{ns}#D"), "taken");
+    t.put(item(&taken.pk, &taken.sk, 1, &[]), Cond::NotExists).await.unwrap();
+    let fresh = Key::new(format!("{ns}#D"), "fresh");
+    let check = Key::new(format!("{ns}#D"), "check");
+    let r = t
+        .transact(vec![
+            Write::Put { item: item(&fresh.pk, &fresh.sk, 1, &[]), cond: Cond::NotExists },
+            Write::Put { item: item(&taken.pk, &taken.sk, 1, &[]), cond: Cond::NotExists },
+            Write::Check { key: check.clone(), cond: Cond::NotExists },
+        ])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict { at: 1, .. })), "{r:?}");
+    assert!(t.get(&fresh).await.unwrap().is_none(), "nothing of a cancelled transaction is written");
+    // A Check on another item gates the transaction too.
+    t.put(item(&check.pk, &check.sk, 1, &[]), Cond::NotExists).await.unwrap();
+    let r = t
+        .transact(vec![
+            Write::Put { item: item(&fresh.pk, &fresh.sk, 1, &[]), cond: Cond::NotExists },
+            Write::Check { key: check.clone(), cond: Cond::NotExists },
+        ])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict { at: 1, .. })), "{r:?}");
+    t.transact(vec![
+        Write::Put { item: item(&fresh.pk, &fresh.sk, 1, &[]), cond: Cond::NotExists },
+        Write::Delete { key: taken.clone(), cond: Cond::Version(1) },
+        Write::Check { key: check, cond: Cond::Exists },
+    ])
+    .await
+    .unwrap();
+    assert!(t.get(&fresh).await.unwrap().is_some() && t.get(&taken).await.unwrap().is_none());
+    let dup = t
+        .transact(vec![
+            Write::Put { item: item(&fresh.pk, &fresh.sk, 2, &[]), cond: Cond::Always },
+            Write::Delete { key: fresh.clone(), cond: Cond::Always },
+        ])
+        .await;
+    assert!(matches!(dup, Err(StoreError::Invalid(_))), "two writes to one key: {dup:?}");
+}
+
+pub async fn get_many_keeps_order(t: &dyn Table, ns: &str) {
+    let a = Key::new(format!("{ns}#E"), "a");
+    let b = Key::new(format!("{ns}#E"), "b");
+    t.put(item(&a.pk, &a.sk, 1, &[]), Cond::Always).await.unwrap();
+    t.put(item(&b.pk, &b.sk, 2, &[]), Cond::Always).await.unwrap();
+    let got = t.get_many(&[b.clone(), Key::new("nope", "nope"), a.clone()]).await.unwrap();
+    assert_eq!(got.iter().map(ver).collect::<Vec<_>>(), vec![Some(2), None, Some(1)]);
+}
+
+async fn all_pages(t: &dyn Table, mut q: Query) -> Vec<String> {
+    let mut out = vec![];
+    let mut pages = 0;
+    loop {
+        let page = t.query(&q).await.unwrap();
+        pages += 1;
+        out.extend(page.items.iter().map(|i| i["sk"].as_str().unwrap().to_string()));
+        match page.cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 100, "pagination does not end");
+    }
+    out
+}
+
+/// Sort-key prefix, both directions, pages of 2 across 5 items: every item once, in order.
+pub async fn query_pages_in_order(t: &dyn Table, ns: &str) {
+    let pk = format!("{ns}#F");
+    for sk in ["APP#1", "APP#2", "APP#3", "APP#4", "APP#5", "OTHER"] {
+        t.put(item(&pk, sk, 1, &[]), Cond::Always).await.unwrap();
+    }
+    let q = Query {
+        index: None,
+        pk: pk.clone(),
+        sk_prefix: Some("APP#".into()),
+        descending: false,
+        limit: 2,
+        cursor: None,
+    };
+    assert_eq!(all_pages(t, q.clone()).await, vec!["APP#1", "APP#2", "APP#3", "APP#4", "APP#5"]);
+    let desc = Query { descending: true, ..q };
+    assert_eq!(all_pages(t, desc).await, vec!["APP#5", "APP#4", "APP#3", "APP#2", "APP#1"]);
+}
+
+/// Index queries page across equal sort keys without loss; membership is sparse.
+pub async fn index_is_sparse_and_pages(t: &dyn Table, ns: &str) {
+    let ipk = format!("{ns}#QUEUE");
+    for i in 0..5 {
+        let sk = format!("item{i}");
+        // Items 0–3 share one index sort key: page boundaries must not lose or repeat any.
+        let isk = if i < 4 { "2024-12-01" } else { "2024-12-02" };
+        t.put(item(&format!("{ns}#G{i}"), &sk, 1, &[("gsi2pk", &ipk), ("gsi2sk", isk)]), Cond::Always).await.unwrap();
+    }
+    t.put(item(&format!("{ns}#G9"), "item9", 1, &[("gsi2pk", &ipk)]), Cond::Always).await.unwrap();
+    let q =
+        Query { index: Some(Index::Gsi2), pk: ipk.clone(), sk_prefix: None, descending: false, limit: 2, cursor: None };
+    let mut got = all_pages(t, q.clone()).await;
+    assert_eq!(got.pop().as_deref(), Some("item4"), "later sort key last");
+    got.sort();
+    assert_eq!(got, vec!["item0", "item1", "item2", "item3"], "item9 lacks gsi2sk: not in the index");
+    // Leaving the index: rewrite without the attributes.
+    t.put(item(&format!("{ns}#G4"), "item4", 2, &[]), Cond::Version(1)).await.unwrap();
+    let q = Query { sk_prefix: Some("2024-12-02".into()), ..q };
+    assert!(all_pages(t, q).await.is_empty());
+}
+
+/// Run every contract check; `ns` keeps runs apart on a shared table.
+pub async fn run_all(t: &dyn Table, ns: &str) {
+    conditional_put(t, ns).await;
+    versioned_update(t, ns).await;
+    conditional_delete(t, ns).await;
+    transaction_all_or_nothing(t, ns).await;
+    get_many_keeps_order(t, ns).await;
+    query_pages_in_order(t, ns).await;
+    index_is_sparse_and_pages(t, ns).await;
+}

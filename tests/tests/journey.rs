@@ -1,0 +1,482 @@
+//! End to end over HTTP: the local server with fresh storage, driven the way the mini-program
+//! drives it — the whole candidate journey and its refusals.
+
+use e2e::{LI, PASSWORD, TestApp, WANG, ZHANG, ZHAO, spawn_app};
+use serde_json::{Value, json};
+
+const P: &str = "/v1/applications/2025-health";
+
+async fn page(app: &TestApp, token: &str, page: &str, body: Value) -> (u16, Value) {
+    app.call("PUT", &format!("{P}/pages/{page}"), Some(token), Some(body)).await
+}
+
+fn site(site: &str) -> Value {
+    json!({"site": site})
+}
+fn basic() -> Value {
+    json!({"id_valid_until": "2030-01-01", "ethnicity": "汉族"})
+}
+fn contact() -> Value {
+    json!({"phone": "13912345678", "address": "郑州市金水区", "postcode": "450000"})
+}
+fn exam(subjects: &[&str]) -> Value {
+    json!({"category": "nursing", "level": "intermediate", "specialty": "368", "practice_category": "nurse",
+           "first_registration": "2016-01", "has_residency_certificate": false, "subjects": subjects})
+}
+fn work(unit: &str) -> Value {
+    json!({"unit_name": unit, "started_work": "2015-08"})
+}
+
+/// Register, bind WeChat, open an application in `district` and agree to the notices.
+async fn start(app: &TestApp, who: &e2e::Person, district: &str) -> String {
+    let token = app.register(who).await;
+    app.bind_wechat(&token, who.account).await;
+    let (s, v) = app
+        .call("POST", "/v1/applications", Some(&token), Some(json!({"project": "2025-health", "district": district})))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("{P}/agreement"),
+            Some(&token),
+            Some(json!({"important_version": "2025.1", "integrity_version": "2025.1"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    token
+}
+
+async fn fill_all(app: &TestApp, token: &str, site_code: &str, subjects: &[&str], unit: &str) {
+    for (name, body) in [
+        ("site", site(site_code)),
+        ("basic", basic()),
+        ("contact", contact()),
+        ("exam", exam(subjects)),
+        ("education", json!({"degree_record_id": "d1"})),
+        ("work", work(unit)),
+    ] {
+        let (s, v) = page(app, token, name, body).await;
+        assert_eq!(s, 200, "{name}: {v}");
+    }
+}
+
+fn code_of(v: &Value) -> &str {
+    v["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits() {
+    let app = spawn_app().await;
+    let token = app.register(&ZHANG).await;
+
+    // R2: password login gives a new session; the account view masks the ID number and phone.
+    let (s, v) = app
+        .call("POST", "/v1/sessions/password", None, Some(json!({"account": "zhang_san", "password": PASSWORD})))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["account"]["id_number_masked"], "4101**********0019");
+    assert!(!v.to_string().contains(ZHANG.id_number) && !v.to_string().contains("13912345678"));
+
+    // Binding WeChat is required before choosing an exam.
+    let create = json!({"project": "2025-health", "district": "41"});
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create.clone())).await;
+    assert_eq!((s, code_of(&v)), (409, "WECHAT_BINDING_REQUIRED"));
+    app.bind_wechat(&token, "zhang").await;
+    let (s, _) = app.call("POST", "/v1/sessions/wechat", None, Some(json!({"code": "local-zhang"}))).await;
+    assert_eq!(s, 200, "R2: the bound mini-program user logs in");
+
+    // R4: project, then district. Reference data the screens need is public.
+    let (s, projects) = app.call("GET", "/v1/projects", None, None).await;
+    assert_eq!(s, 200);
+    assert!(projects.as_array().unwrap().iter().any(|p| p["id"] == "2025-health" && p["open"] == true));
+    let (s, sites) = app.call("GET", "/v1/projects/2025-health/districts/41/sites", None, None).await;
+    assert_eq!((s, sites[0]["code"].as_str()), (200, Some("4101")));
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create.clone())).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!((v["status"].as_str(), v["progress"][0]["state"].as_str()), (Some("draft"), Some("current")));
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create)).await;
+    assert_eq!((s, code_of(&v)), (409, "APPLICATION_EXISTS"), "one application per project");
+
+    // R5 before any page; the versions come from the notices endpoint.
+    let (s, v) = page(&app, &token, "site", site("4101")).await;
+    assert_eq!((s, code_of(&v)), (409, "AGREEMENT_REQUIRED"));
+    let (_, notices) = app.call("GET", "/v1/projects/2025-health/notices", None, None).await;
+    let version =
+        |kind: &str| notices.as_array().unwrap().iter().find(|n| n["kind"] == kind).unwrap()["version"].clone();
+    let (s, _) = app
+        .call(
+            "POST",
+            &format!("{P}/agreement"),
+            Some(&token),
+            Some(json!({"important_version": version("important"), "integrity_version": version("integrity")})),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // R6: in order.
+    let (s, v) = page(&app, &token, "contact", contact()).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (409, "PAGE_OUT_OF_ORDER", Some("site")));
+    assert_eq!(page(&app, &token, "site", site("4101")).await.0, 200);
+    // R21: identity fields are not editable through the application.
+    let (s, v) = page(&app, &token, "basic", json!({"ethnicity": "汉族", "name": "李鬼"})).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "IDENTITY_IMMUTABLE", Some("name")));
+    // R7: an ID expiring before the exam warns and saves.
+    let (s, v) = page(&app, &token, "basic", json!({"id_valid_until": "2025-01-31", "ethnicity": "汉族"})).await;
+    assert_eq!((s, v["warnings"][0]["code"].as_str()), (200, Some("ID_EXPIRES_BEFORE_EXAM")));
+    assert_eq!(page(&app, &token, "contact", contact()).await.0, 200);
+    // R9 over HTTP: the field at fault is named.
+    let mut no_reg = exam(&["1", "2", "3", "4"]);
+    no_reg["first_registration"] = Value::Null;
+    let (s, v) = page(&app, &token, "exam", no_reg).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "FIRST_REGISTRATION_REQUIRED", Some("first_registration")));
+    assert_eq!(page(&app, &token, "exam", exam(&["1", "2", "3", "4"])).await.0, 200);
+    let (s, v) = page(&app, &token, "education", json!({"degree_record_id": "d7"})).await;
+    assert_eq!((s, code_of(&v)), (422, "UNKNOWN_DEGREE_RECORD"));
+    assert_eq!(page(&app, &token, "education", json!({"degree_record_id": "d1"})).await.0, 200);
+    let (s, v) = page(&app, &token, "work", json!({"unit_name": "其它", "started_work": "2015-08"})).await;
+    assert_eq!((s, code_of(&v)), (422, "UNIT_CATEGORY_REQUIRED"));
+    assert_eq!(page(&app, &token, "work", work("郑州市第一人民医院")).await.0, 200);
+
+    // R13 then R15.
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (422, "PHOTO_REQUIRED"));
+    let (s, v) = app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
+    assert_eq!((s, v["photo"]["source"].as_str()), (200, Some("registered")));
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!(s, 200, "{v}");
+    let first_code = v["verification_code"].as_str().unwrap().to_string();
+    assert_eq!(v["progress"][2]["state"], "current", "报名确认 is next");
+    let (s, form) = app.call("GET", &format!("{P}/form"), Some(&token), None).await;
+    assert_eq!((s, form["verification_code"].as_str()), (200, Some(first_code.as_str())));
+    assert_eq!(form["id_number"], ZHANG.id_number, "the printed form carries the full number");
+    assert_eq!(form["subjects"].as_array().unwrap().len(), 4);
+
+    // R17: no edits and no district change while submitted.
+    let (s, v) = page(&app, &token, "contact", contact()).await;
+    assert_eq!((s, code_of(&v)), (409, "WITHDRAW_FIRST"));
+    let (s, v) = app.call("PUT", &format!("{P}/district"), Some(&token), Some(json!({"district": "11"}))).await;
+    assert_eq!((s, code_of(&v)), (409, "DISTRICT_LOCKED"));
+
+    // R17/R20: withdraw → draft, pages kept, code dead; edit; R18: resubmit → new code.
+    let (s, v) = app.call("POST", &format!("{P}/withdraw"), Some(&token), None).await;
+    assert_eq!((s, v["status"].as_str(), &v["verification_code"]), (200, Some("draft"), &Value::Null));
+    assert_eq!(v["pages"]["work"]["unit_name"], "郑州市第一人民医院");
+    let (s, v) = app.call("GET", &format!("{P}/form"), Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (409, "NOT_SUBMITTED"));
+    let mut new_contact = contact();
+    new_contact["address"] = json!("郑州市二七区");
+    assert_eq!(page(&app, &token, "contact", new_contact).await.0, 200);
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!(s, 200);
+    let second_code = v["verification_code"].as_str().unwrap().to_string();
+    assert_ne!(first_code, second_code);
+    // The site finds an application by the code on the form: only by the latest one (R18).
+    let by_code = |c: &str| shared::ports::Query {
+        index: Some(shared::ports::Index::Gsi1),
+        pk: shared::store::keys::vcode(c),
+        sk_prefix: None,
+        descending: false,
+        limit: 10,
+        cursor: None,
+    };
+    let table = &app.running.deps.table;
+    assert!(table.query(&by_code(&first_code)).await.unwrap().items.is_empty());
+    assert_eq!(table.query(&by_code(&second_code)).await.unwrap().items.len(), 1);
+
+    // Logout revokes the session server-side.
+    let (s, _) = app.call("DELETE", "/v1/sessions/current", Some(&token), None).await;
+    assert_eq!(s, 204);
+    let (s, v) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (401, "UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn r19_changing_district_before_submitting_clears_the_application() {
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "41").await;
+    fill_all(&app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
+    let (s, v) = app.call("PUT", &format!("{P}/district"), Some(&token), Some(json!({"district": "11"}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["district"].as_str(), v["district_name"].as_str()), (Some("11"), Some("北京")));
+    assert_eq!(v["pages"], json!({}));
+    assert_eq!(v["agreement"], Value::Null);
+    // The account is untouched.
+    let (_, acct) = app.call("GET", "/v1/account", Some(&token), None).await;
+    assert_eq!((acct["has_photo"].as_bool(), acct["degrees"].as_array().map(Vec::len)), (Some(true), Some(1)));
+}
+
+#[tokio::test]
+async fn a_candidate_reaches_only_their_own_application() {
+    let app = spawn_app().await;
+    let zhang = start(&app, &ZHANG, "41").await;
+    let zhao = app.register(&ZHAO).await;
+    // Zhao's token addresses Zhao's data: there is no way to name Zhang's application.
+    let (s, v) = app.call("GET", P, Some(&zhao), None).await;
+    assert_eq!((s, code_of(&v)), (404, "NO_APPLICATION"));
+    // A token carrying Zhang's id with a made-up secret is not a session.
+    let zhang_id = zhang.split('.').next().unwrap();
+    let forged = format!("{zhang_id}.{}", "A".repeat(43));
+    let (s, v) = app.call("GET", P, Some(&forged), None).await;
+    assert_eq!((s, code_of(&v)), (401, "UNAUTHENTICATED"));
+    let (s, _) = app.call("GET", P, None, None).await;
+    assert_eq!(s, 401);
+    // Server-owned fields cannot be set by a client.
+    let (s, v) = page(&app, &zhang, "site", json!({"site": "4101", "status": "approved"})).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (400, "UNKNOWN_FIELD", Some("status")));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_a_stable_code_a_chinese_message_and_the_field() {
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "41").await;
+    let json_ct = [("content-type", "application/json"), ("authorization", "")];
+    let auth = format!("Bearer {token}");
+    let h = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    let cases: Vec<(&str, String, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        ("PUT", format!("{P}/pages/site"), h.to_vec(), b"{\"site\": ".to_vec(), 400, "MALFORMED_JSON"),
+        ("PUT", format!("{P}/pages/site"), h.to_vec(), b"[1,2]".to_vec(), 400, "MALFORMED_JSON"),
+        ("PUT", format!("{P}/pages/site"), vec![("authorization", auth.as_str())], b"{\"site\":\"4101\"}".to_vec(), 400, "UNSUPPORTED_MEDIA_TYPE"),
+        ("PUT", format!("{P}/pages/site"), h.to_vec(), b"{}".to_vec(), 400, "MISSING_FIELD"),
+        ("PUT", format!("{P}/pages/site"), h.to_vec(), b"{\"site\": 4101}".to_vec(), 400, "INVALID_FIELD"),
+        ("PUT", format!("{P}/pages/site"), h.to_vec(), b"{\"site\": \"41/01\"}".to_vec(), 400, "INVALID_CODE"),
+        ("PUT", format!("{P}/pages/site"), h.to_vec(), vec![b' '; 70 * 1024], 413, "BODY_TOO_LARGE"),
+        ("PUT", format!("{P}/pages/nope"), h.to_vec(), b"{}".to_vec(), 404, "UNKNOWN_PAGE"),
+        ("PUT", format!("{P}/pages/contact"), h.to_vec(), b"{\"phone\":\"12345\",\"address\":\"x\"}".to_vec(), 400, "INVALID_PHONE"),
+        ("PUT", format!("{P}/pages/exam"), h.to_vec(), b"{\"category\":\"nursing\",\"level\":\"expert\"}".to_vec(), 400, "INVALID_OPTION"),
+        ("GET", "/v1/applications/2099-health".into(), h.to_vec(), vec![], 404, "UNKNOWN_PROJECT"),
+        ("GET", "/v1/nothing".into(), h.to_vec(), vec![], 404, "NO_ROUTE"),
+        ("PATCH", format!("{P}/submit"), h.to_vec(), vec![], 400, "METHOD_NOT_ALLOWED"),
+        ("GET", P.into(), json_ct.to_vec(), vec![], 401, "UNAUTHENTICATED"),
+        ("POST", "/v1/accounts".into(), h.to_vec(),
+            json!({"account": "ok_name", "password": "abc12345", "name": "张三", "id_type": "resident_id", "id_number": "410102199003070010",
+                   "gender": "male", "birth_date": "1990-03-07", "nationality": "中国", "phone": "13912345678"}).to_string().into_bytes(), 400, "INVALID_ID_NUMBER"),
+        ("POST", "/v1/accounts".into(), h.to_vec(),
+            json!({"account": "ok_name", "password": "abc12345", "name": "张三", "id_type": "resident_id", "id_number": "410102199003070019",
+                   "gender": "female", "birth_date": "1990-03-07", "nationality": "中国", "phone": "13912345678"}).to_string().into_bytes(), 400, "ID_GENDER_MISMATCH"),
+        ("POST", "/v1/accounts".into(), h.to_vec(),
+            json!({"account": "other_name", "password": "abc12345", "name": "张三", "id_type": "resident_id", "id_number": ZHANG.id_number,
+                   "gender": "male", "birth_date": "1990-03-07", "nationality": "中国", "phone": "13912345678"}).to_string().into_bytes(), 409, "ID_ALREADY_REGISTERED"),
+        ("POST", "/v1/accounts".into(), h.to_vec(),
+            json!({"account": "zhang_san", "password": "abc12345", "name": "赵六", "id_type": "resident_id", "id_number": ZHAO.id_number,
+                   "gender": "female", "birth_date": "1988-05-12", "nationality": "中国", "phone": "13912345678"}).to_string().into_bytes(), 409, "ACCOUNT_TAKEN"),
+        ("POST", "/v1/accounts".into(), h.to_vec(),
+            json!({"account": "weak_pw", "password": "password", "name": "赵六", "id_type": "resident_id", "id_number": ZHAO.id_number,
+                   "gender": "female", "birth_date": "1988-05-12", "nationality": "中国", "phone": "13912345678"}).to_string().into_bytes(), 400, "WEAK_PASSWORD"),
+        ("POST", "/v1/sessions/password".into(), h.to_vec(), json!({"account": "zhang_san", "password": "wrong999x"}).to_string().into_bytes(), 401, "BAD_CREDENTIALS"),
+        ("POST", "/v1/sessions/password".into(), h.to_vec(), json!({"account": "nobody_here", "password": "wrong999x"}).to_string().into_bytes(), 401, "BAD_CREDENTIALS"),
+    ];
+    for (method, path, headers, body, status, code) in cases {
+        let headers: Vec<(&str, &str)> = headers.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let (s, v) = app.raw(method, &path, &headers, body).await;
+        assert_eq!((s, code_of(&v)), (status, code), "{method} {path}: {v}");
+        let msg = v["message"].as_str().unwrap_or("");
+        assert!(msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "Chinese message for {code}: {msg}");
+    }
+    // Nothing half-written: the application is still an untouched draft.
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!((v["status"].as_str(), &v["pages"]), (Some("draft"), &json!({})));
+}
+
+#[tokio::test]
+async fn r32_r35_r33_r37_a_historical_candidate_rolls_subjects_and_is_auto_confirmed() {
+    let app = spawn_app().await;
+    let token = start(&app, &LI, "41").await;
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!(v["historical"]["last_year"], 2024);
+    assert_eq!(v["historical"]["required_subjects"], json!(["3", "4"]), "R35: not passed last year");
+    assert_eq!(v["historical"]["specialty"], "368", "R32: last year's registration shown for checking");
+    let (s, _) = page(&app, &token, "site", site("4101")).await;
+    assert_eq!(s, 200);
+    page(&app, &token, "basic", basic()).await;
+    page(&app, &token, "contact", contact()).await;
+    let (s, v) = page(&app, &token, "exam", exam(&["3"])).await;
+    assert_eq!((s, code_of(&v)), (422, "SUBJECTS_REQUIRED"));
+    fill_all(&app, &token, "4101", &["3", "4"], "郑州市第一人民医院").await;
+    let (_, v) = app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
+    assert_eq!(v["amount_due"], 10000, "R28: 2 subjects × 50.00元");
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["status"].as_str(), v["auto_confirmed"].as_bool()), (Some("confirmed"), Some(true)), "R33 in 河南");
+    let (s, v) = app.call("POST", &format!("{P}/withdraw"), Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (409, "AUTO_CONFIRMED"), "R37");
+}
+
+#[tokio::test]
+async fn r38_a_candidate_absent_last_year_is_not_historical() {
+    let app = spawn_app().await;
+    let token = start(&app, &WANG, "11").await;
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!(v["historical"], Value::Null);
+    page(&app, &token, "site", site("1101")).await;
+    page(&app, &token, "basic", basic()).await;
+    page(&app, &token, "contact", contact()).await;
+    let (s, v) = page(&app, &token, "exam", exam(&["3", "4"])).await;
+    assert_eq!((s, code_of(&v)), (422, "SUBJECTS_REQUIRED"), "no rolling: all four subjects");
+}
+
+#[tokio::test]
+async fn r2_face_id_and_mini_program_login() {
+    let app = spawn_app().await;
+    app.register(&ZHANG).await;
+    let (_, t) = app
+        .call("POST", "/local/face-token", None, Some(json!({"id_type": "resident_id", "id_number": ZHANG.id_number})))
+        .await;
+    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(json!({"face_token": t["face_token"]}))).await;
+    assert_eq!((s, v["account"]["account"].as_str()), (200, Some("zhang_san")));
+    let (_, t) = app
+        .call("POST", "/local/face-token", None, Some(json!({"id_type": "resident_id", "id_number": ZHAO.id_number})))
+        .await;
+    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(json!({"face_token": t["face_token"]}))).await;
+    assert_eq!((s, code_of(&v)), (401, "NOT_REGISTERED"));
+    let (s, v) =
+        app.call("POST", "/v1/sessions/face", None, Some(json!({"face_token": "face.resident_id.x.forged"}))).await;
+    assert_eq!((s, code_of(&v)), (401, "FACE_TOKEN_INVALID"));
+    let (s, v) = app.call("POST", "/v1/sessions/wechat", None, Some(json!({"code": "local-stranger"}))).await;
+    assert_eq!((s, code_of(&v)), (401, "WECHAT_NOT_BOUND"));
+    let (s, v) = app.call("POST", "/v1/sessions/wechat", None, Some(json!({"code": "garbage"}))).await;
+    assert_eq!((s, code_of(&v)), (401, "WECHAT_CODE_INVALID"));
+}
+
+#[tokio::test]
+async fn one_wechat_user_binds_one_candidate() {
+    let app = spawn_app().await;
+    let zhang = app.register(&ZHANG).await;
+    let zhao = app.register(&ZHAO).await;
+    app.bind_wechat(&zhang, "shared-phone").await;
+    let (s, v) = app.call("POST", "/v1/account/wechat", Some(&zhao), Some(json!({"code": "local-shared-phone"}))).await;
+    assert_eq!((s, code_of(&v)), (409, "WECHAT_BOUND_TO_OTHER"));
+    let (_, v) = app.call("GET", "/v1/account", Some(&zhao), None).await;
+    assert_eq!(v["wechat_bound"], false, "the refused binding left nothing behind");
+    // Re-binding the same candidate to a new WeChat user releases the old one.
+    app.bind_wechat(&zhang, "new-phone").await;
+    app.bind_wechat(&zhao, "shared-phone").await;
+}
+
+#[tokio::test]
+async fn r13_a_replacement_photo_is_checked_after_upload() {
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "41").await;
+    fill_all(&app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
+    let upload = format!("{P}/photo/upload-url");
+    let small = app.upload_photo(&token, &upload, 200, 300, 60_000).await;
+    let (s, v) = app
+        .call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "replacement", "key": small})))
+        .await;
+    assert_eq!((s, code_of(&v)), (422, "PHOTO_TOO_SMALL"));
+    // The signed URL refuses a file below the size floor outright.
+    let (_, ticket) = app.call("POST", &upload, Some(&token), None).await;
+    let (s, v) = app
+        .raw(
+            "PUT",
+            ticket["url"].as_str().unwrap(),
+            &[("content-type", "image/jpeg")],
+            shared::photo::synthetic_jpeg(400, 600, 10_000),
+        )
+        .await;
+    assert_eq!((s, code_of(&v)), (400, "UPLOAD_SIZE_OUT_OF_RANGE"));
+    let (s, v) = app
+        .raw(
+            "PUT",
+            ticket["url"].as_str().unwrap(),
+            &[("content-type", "image/png")],
+            shared::photo::synthetic_jpeg(400, 600, 60_000),
+        )
+        .await;
+    assert_eq!((s, code_of(&v)), (400, "UPLOAD_TYPE_MISMATCH"));
+    // Someone else's upload can't be claimed.
+    let zhao = app.register(&ZHAO).await;
+    let theirs = app.upload_photo(&zhao, "/v1/account/photo/upload-url", 400, 600, 60_000).await;
+    let (s, v) = app
+        .call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "replacement", "key": theirs})))
+        .await;
+    assert_eq!((s, code_of(&v)), (403, "NOT_YOUR_UPLOAD"));
+    let good = app.upload_photo(&token, &upload, 413, 626, 60_000).await;
+    let (s, v) =
+        app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "replacement", "key": good}))).await;
+    assert_eq!((s, v["photo"]["source"].as_str()), (200, Some("replacement")));
+}
+
+#[tokio::test]
+async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submitting() {
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "12").await;
+    let (s, v) = page(&app, &token, "site", site("1201")).await;
+    assert_eq!((s, code_of(&v)), (422, "POINT_REQUIRED"));
+    assert_eq!(page(&app, &token, "site", json!({"site": "1201", "point": "1201P1"})).await.0, 200);
+    for (name, body) in [
+        ("basic", basic()),
+        ("contact", contact()),
+        ("exam", exam(&["1", "2", "3", "4"])),
+        ("education", json!({"degree_record_id": "d1"})),
+        ("work", work("天津医院")),
+    ] {
+        assert_eq!(page(&app, &token, name, body).await.0, 200);
+    }
+    app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (422, "MATERIALS_INCOMPLETE"));
+    let key = app.upload_photo(&token, &format!("{P}/materials/diploma/upload-url"), 800, 600, 20_000).await;
+    let (s, v) = app.call("PUT", &format!("{P}/materials/diploma"), Some(&token), Some(json!({"key": key}))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app.call("POST", &format!("{P}/materials/complete"), Some(&token), None).await;
+    assert_eq!(
+        (s, v["progress"][1]["node"].as_str(), v["progress"][1]["state"].as_str()),
+        (200, Some("upload"), Some("done"))
+    );
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("submitted")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_have_exactly_one_winner() {
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "41").await;
+    fill_all(&app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
+    app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
+    let path = format!("{P}/submit");
+    let submit = || app.call("POST", &path, Some(&token), None);
+    let results = tokio::join!(submit(), submit(), submit(), submit(), submit(), submit(), submit(), submit());
+    let all = [results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7];
+    let winners = all.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(winners, 1, "{all:?}");
+    for (s, v) in all.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*s, 409);
+        assert!(["ALREADY_SUBMITTED", "CONCURRENT_UPDATE"].contains(&code_of(v)), "{v}");
+    }
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    let winner_code = all.iter().find(|(s, _)| *s == 200).unwrap().1["verification_code"].clone();
+    assert_eq!(v["verification_code"], winner_code, "the stored code is the winner's");
+}
+
+#[tokio::test]
+async fn a_stale_write_loses_to_the_write_that_came_first() {
+    use shared::store::{application_writes, decode, keys};
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "41").await;
+    let cid = token.split('.').next().unwrap();
+    let table = &app.running.deps.table;
+    let key = keys::application(cid, "2025-health");
+    let read = decode::<shared::domain::application::Application>(&table.get(&key).await.unwrap().unwrap()).unwrap();
+    // Meanwhile the candidate saves a page through the API…
+    assert_eq!(page(&app, &token, "site", site("4101")).await.0, 200);
+    // …so a writer still holding the old version must fail, and change nothing.
+    let actor = shared::domain::application::Actor::System;
+    let writes = application_writes(&read.value, Some(read.ver), &[], &actor, e2e::NOW).unwrap();
+    let r = table.transact(writes).await;
+    assert!(matches!(r, Err(shared::ports::StoreError::Conflict { at: 0, .. })), "{r:?}");
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!(v["pages"]["site"]["site"], "4101");
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_the_handlers_serve() {
+    let app = spawn_app().await;
+    let (s, doc) = app.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    for r in shared::api::ROUTES {
+        let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{} {} missing from /openapi.json", r.method, r.path);
+    }
+    assert!(doc["components"]["schemas"]["ExamPageInput"]["properties"]["first_registration"].is_object());
+}
