@@ -86,16 +86,7 @@ pub async fn seed(r: &Running) -> Result<(), Refusal> {
         let (_, ticket) = call(r, "POST", "/v1/account/photo/upload-url", Some(&token), None).await?;
         let key = ticket["key"].as_str().unwrap_or_default().to_string();
         let url = ticket["url"].as_str().unwrap_or_default();
-        let grant = shared::adapters::local::UploadGrant {
-            content_type: "image/jpeg".into(),
-            min: r.deps.reference.photo.min_bytes,
-            max: r.deps.reference.photo.max_bytes,
-            expires: ticket["expires_at"]
-                .as_str()
-                .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-                .map_or(0, |t| t.unix_timestamp()),
-            sig: url.rsplit("sig=").next().unwrap_or_default().to_string(),
-        };
+        let grant = shared::adapters::local::UploadGrant::from_query(url.split_once('?').map_or("", |(_, q)| q));
         let jpeg = shared::photo::synthetic_jpeg(358, 441, 60_000);
         r.embedded.objects.accept_upload(&key, &grant, Some("image/jpeg"), &jpeg, r.deps.clock.now())?;
         let (status, _) = call(r, "PUT", "/v1/account/photo", Some(&token), Some(json!({"key": key}))).await?;

@@ -179,13 +179,7 @@ fn local_object(
     let now = deps.clock.now();
     let result = match *req.method() {
         lambda_http::http::Method::PUT => {
-            let grant = UploadGrant {
-                content_type: q("type").unwrap_or_default(),
-                min: q("min").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX),
-                max: q("max").and_then(|v| v.parse().ok()).unwrap_or(0),
-                expires: q("expires").and_then(|v| v.parse().ok()).unwrap_or(0),
-                sig: q("sig").unwrap_or_default(),
-            };
+            let grant = UploadGrant::from_query(req.uri().query().unwrap_or(""));
             let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok());
             embedded
                 .objects

@@ -2,6 +2,9 @@
 //! handlers the Lambdas run) on a random loopback port with fresh storage and a clock the test
 //! controls, and [`TestApp`] speaks HTTP to it the way the mini-program does.
 
+// Test support: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod table_contract;
 
 use bytes::Bytes;

@@ -1,6 +1,9 @@
 //! End to end over HTTP: the local server with fresh storage, driven the way the mini-program
 //! drives it — the whole candidate journey and its refusals.
 
+// Test support: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use e2e::{LI, PASSWORD, TestApp, WANG, ZHANG, ZHAO, spawn_app};
 use serde_json::{Value, json};
 
@@ -233,7 +236,9 @@ async fn bad_input_gets_a_4xx_with_a_stable_code_a_chinese_message_and_the_field
     let json_ct = [("content-type", "application/json"), ("authorization", "")];
     let auth = format!("Bearer {token}");
     let h = [("content-type", "application/json"), ("authorization", auth.as_str())];
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // (method, path, headers, body, expected status, expected code)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("PUT", format!("{P}/pages/site"), h.to_vec(), b"{\"site\": ".to_vec(), 400, "MALFORMED_JSON"),
         ("PUT", format!("{P}/pages/site"), h.to_vec(), b"[1,2]".to_vec(), 400, "MALFORMED_JSON"),
         ("PUT", format!("{P}/pages/site"), vec![("authorization", auth.as_str())], b"{\"site\":\"4101\"}".to_vec(), 400, "UNSUPPORTED_MEDIA_TYPE"),

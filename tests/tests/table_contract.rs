@@ -1,6 +1,9 @@
 //! The table port's contract on the embedded SQLite adapter (file-backed, as the local server
 //! runs it).
 
+// Test support: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use shared::adapters::sqlite::SqliteTable;
 
 macro_rules! contract {

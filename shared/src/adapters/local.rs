@@ -70,6 +70,23 @@ pub struct UploadGrant {
     pub sig: String,
 }
 
+impl UploadGrant {
+    /// Read a grant from the query of an upload URL this adapter issued (missing or malformed
+    /// parameters give a grant that fails verification, never a panic).
+    pub fn from_query(query: &str) -> UploadGrant {
+        let get = |name: &str| {
+            query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        };
+        UploadGrant {
+            content_type: get("type").map(|t| crate::http::percent_decode(&t)).unwrap_or_default(),
+            min: get("min").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX),
+            max: get("max").and_then(|v| v.parse().ok()).unwrap_or(0),
+            expires: get("expires").and_then(|v| v.parse().ok()).unwrap_or(0),
+            sig: get("sig").unwrap_or_default(),
+        }
+    }
+}
+
 impl LocalObjects {
     pub fn new(root: &Path, base_url: &str, secret: &[u8]) -> Self {
         LocalObjects { root: root.to_path_buf(), base_url: Mutex::new(base_url.to_string()), secret: secret.to_vec() }

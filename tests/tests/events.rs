@@ -1,0 +1,172 @@
+//! Handler tests from `events/`: every sample API Gateway event (the files humans feed to
+//! `cargo lambda invoke`) is parsed as Lambda would deliver it and replayed through its
+//! function's handler, in journey order, with the expected status for each.
+
+// Test support: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use shared::adapters::local::{ManualClock, UploadGrant};
+use shared::api::{Function, ROUTES, resolve};
+use shared::deps::{Deps, Embedded};
+use std::sync::Arc;
+
+struct Harness {
+    deps: Deps,
+    embedded: Embedded,
+    token: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn event_path(function: Function, file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("events").join(function.name()).join(file)
+}
+
+fn load(file: &str) -> (Function, Request) {
+    let route = ROUTES.iter().find(|r| r.event == file).unwrap_or_else(|| panic!("no route uses {file}"));
+    let text = std::fs::read_to_string(event_path(route.function, file)).unwrap();
+    (route.function, lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}")))
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (deps, embedded) = Deps::in_memory(dir.path(), Arc::new(ManualClock::new(e2e::NOW))).unwrap();
+        Harness { deps, embedded, token: None, _dir: dir }
+    }
+
+    async fn send(&self, function: Function, req: Request) -> (u16, Value) {
+        let resp = match function {
+            Function::Login => login::handle(&self.deps, req).await,
+            Function::Application => application::handle(&self.deps, req).await,
+        };
+        let v = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (resp.status().as_u16(), v)
+    }
+
+    /// Replay `file` with the session token (the files carry a placeholder) and an optional
+    /// body field replaced; check the status and, for refusals, the code.
+    async fn replay(&self, file: &str, body_fix: Option<(&str, &str)>, status: u16, code: Option<&str>) -> Value {
+        let (function, mut req) = load(file);
+        if let Some(t) = &self.token
+            && req.headers().contains_key("authorization")
+        {
+            req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        if let Some((field, value)) = body_fix {
+            let mut body: Value = match req.body() {
+                Body::Text(t) => serde_json::from_str(t).unwrap(),
+                _ => panic!("{file} has no body"),
+            };
+            body[field] = Value::String(value.to_string());
+            *req.body_mut() = Body::Text(body.to_string());
+        }
+        let (s, v) = self.send(function, req).await;
+        assert_eq!(s, status, "{file}: {v}");
+        if let Some(c) = code {
+            assert_eq!(v["code"], c, "{file}");
+        }
+        v
+    }
+
+    /// Upload a JPEG through a ticket, as the mini-program would PUT to the signed URL.
+    fn upload(&self, ticket: &Value, bytes: Vec<u8>) -> String {
+        let key = ticket["key"].as_str().unwrap();
+        let url = ticket["url"].as_str().unwrap();
+        let grant = UploadGrant::from_query(url.split_once('?').unwrap().1);
+        self.embedded.objects.accept_upload(key, &grant, Some("image/jpeg"), &bytes, e2e::NOW).unwrap();
+        key.to_string()
+    }
+}
+
+#[test]
+fn every_route_has_an_event_and_every_event_names_its_route() {
+    for r in ROUTES {
+        let text =
+            std::fs::read_to_string(event_path(r.function, r.event)).unwrap_or_else(|_| panic!("missing {}", r.event));
+        let ev: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(ev["routeKey"], format!("{} {}", r.method, r.path), "{}", r.event);
+        let segs: Vec<String> =
+            ev["rawPath"].as_str().unwrap().split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let (resolved, _) = resolve(r.method, &segs).unwrap();
+        assert_eq!(resolved.id, r.id, "{} resolves to another route", r.event);
+    }
+    for function in [Function::Login, Function::Application] {
+        let dir = event_path(function, "");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(ROUTES.iter().any(|r| r.event == name && r.function == function), "stray event {name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_event_replays_through_its_handler_in_journey_order() {
+    let mut h = Harness::new();
+    h.replay("register.json", None, 201, None).await;
+    let v = h.replay("login-password.json", None, 200, None).await;
+    h.token = Some(v["token"].as_str().unwrap().to_string());
+    h.replay("login-wechat.json", None, 401, Some("WECHAT_NOT_BOUND")).await;
+    h.replay("bind-wechat.json", None, 200, None).await;
+    h.replay("login-wechat.json", None, 200, None).await;
+    h.replay("login-face.json", None, 401, Some("FACE_TOKEN_INVALID")).await;
+    let face = h.embedded.face.mint(shared::domain::identity::IdType::ResidentId, "310101199201010033");
+    h.replay("login-face.json", Some(("face_token", &face)), 200, None).await;
+    h.replay("get-account.json", None, 200, None).await;
+    h.replay("add-degree.json", None, 201, None).await;
+    h.replay("edit-degree.json", None, 200, None).await;
+    let ticket = h.replay("account-photo-upload-url.json", None, 200, None).await;
+    h.replay("set-account-photo.json", None, 403, Some("NOT_YOUR_UPLOAD")).await;
+    let key = h.upload(&ticket, shared::photo::synthetic_jpeg(358, 441, 60_000));
+    h.replay("set-account-photo.json", Some(("key", &key)), 200, None).await;
+    for f in [
+        "list-projects.json",
+        "list-districts.json",
+        "list-sites.json",
+        "list-specialties.json",
+        "list-notices.json",
+        "openapi.json",
+    ] {
+        h.replay(f, None, 200, None).await;
+    }
+    h.replay("get-application.json", None, 404, Some("NO_APPLICATION")).await;
+    h.replay("create-application.json", None, 201, None).await;
+    h.replay("get-application.json", None, 200, None).await;
+    h.replay("save-page.json", None, 409, Some("AGREEMENT_REQUIRED")).await;
+    h.replay("agree.json", None, 200, None).await;
+    h.replay("save-page.json", None, 200, None).await;
+    h.replay("application-photo-upload-url.json", None, 200, None).await;
+    h.replay("choose-photo.json", None, 409, Some("PAGES_INCOMPLETE")).await;
+    h.replay("material-upload-url.json", None, 200, None).await;
+    h.replay("add-material.json", None, 403, Some("NOT_YOUR_UPLOAD")).await;
+    h.replay("complete-materials.json", None, 422, Some("NO_ONLINE_CONFIRMATION")).await;
+    h.replay("submit.json", None, 422, Some("PAGES_INCOMPLETE")).await;
+    h.replay("withdraw.json", None, 409, Some("NOT_SUBMITTED")).await;
+    h.replay("get-form.json", None, 409, Some("NOT_SUBMITTED")).await;
+    h.replay("change-district.json", None, 200, None).await;
+    h.replay("logout.json", None, 204, None).await;
+    h.replay("get-account.json", None, 401, Some("UNAUTHENTICATED")).await;
+}
+
+#[tokio::test]
+async fn events_with_the_placeholder_token_are_refused_not_crashed() {
+    let h = Harness::new();
+    for r in ROUTES.iter().filter(|r| r.auth) {
+        h.replay(r.event, None, 401, Some("UNAUTHENTICATED")).await;
+    }
+}
+
+#[test]
+fn cargo_lambda_watch_routes_every_path_to_its_function() {
+    let manifest =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml")).unwrap();
+    let router = manifest.split("[workspace.metadata.lambda.watch.router]").nth(1).expect("router section");
+    for r in ROUTES {
+        let line = format!("\"{}\" = \"{}\"", r.path, r.function.name());
+        assert!(router.lines().any(|l| l.trim() == line), "Cargo.toml router lacks {line}");
+    }
+}
