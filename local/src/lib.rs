@@ -28,9 +28,8 @@ const MAX_REQUEST: usize = 8 << 20;
 
 pub struct Config {
     pub addr: SocketAddr,
-    /// `None`: an in-memory table (tests); objects still go to a directory.
+    /// Where the table file, objects and the local secret live.
     pub data_dir: PathBuf,
-    pub in_memory: bool,
     pub clock: Arc<dyn Clock>,
     pub seed_demo: bool,
 }
@@ -72,11 +71,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let base = format!("http://{addr}");
-    let (deps, embedded) = if config.in_memory {
-        Deps::in_memory(&config.data_dir, config.clock.clone())?
-    } else {
-        Deps::embedded(&config.data_dir, &base, config.clock.clone())?
-    };
+    let (deps, embedded) = Deps::embedded(&config.data_dir, &base, config.clock.clone())?;
     embedded.objects.set_base_url(&base);
     let n = shared::history_import::import(
         deps.table.as_ref(),

@@ -41,7 +41,7 @@ async fn main() {
             Err(_) => usage(),
         }
     };
-    let config = local_server::Config { addr, data_dir: data.clone().into(), in_memory: false, clock, seed_demo: demo };
+    let config = local_server::Config { addr, data_dir: data.clone().into(), clock, seed_demo: demo };
     let running = match local_server::start(config).await {
         Ok(r) => r,
         Err(e) => {

@@ -6,7 +6,7 @@
 //! not parse, or that contradicts another (a site in an unknown district, a specialty code whose
 //! first digit disagrees with its level), stops start-up with a message naming file and entry.
 
-use crate::domain::values::{Code, Fen};
+use crate::domain::values::{CategoryCode, DistrictCode, Fen, PointCode, ProjectCode, SiteCode, SpecialtyCode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -117,7 +117,7 @@ pub struct DistrictOverride {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Project {
-    pub id: Code,
+    pub id: ProjectCode,
     pub name: String,
     pub kind: ExamKind,
     pub year: u16,
@@ -126,14 +126,14 @@ pub struct Project {
     pub schedule: Schedule,
     pub fee_per_subject: Fen,
     #[serde(default)]
-    pub districts: BTreeMap<Code, DistrictOverride>,
+    pub districts: BTreeMap<DistrictCode, DistrictOverride>,
 }
 
 impl Project {
-    pub fn schedule(&self, district: &Code) -> &Schedule {
+    pub fn schedule(&self, district: &DistrictCode) -> &Schedule {
         self.districts.get(district).and_then(|o| o.schedule.as_ref()).unwrap_or(&self.schedule)
     }
-    pub fn fee_per_subject(&self, district: &Code) -> Fen {
+    pub fn fee_per_subject(&self, district: &DistrictCode) -> Fen {
         self.districts.get(district).and_then(|o| o.fee_per_subject).unwrap_or(self.fee_per_subject)
     }
     /// The first exam day: an ID document expiring before it draws the R7 warning.
@@ -146,7 +146,7 @@ impl Project {
 #[serde(deny_unknown_fields)]
 pub struct District {
     #[schema(value_type = String)]
-    pub code: Code,
+    pub code: DistrictCode,
     pub name: String,
     /// 线上确认 (R40–R42): 天津, 上海, 新疆兵团.
     pub online_confirmation: bool,
@@ -162,7 +162,7 @@ pub struct District {
 #[serde(deny_unknown_fields)]
 pub struct Point {
     #[schema(value_type = String)]
-    pub code: Code,
+    pub code: PointCode,
     pub name: String,
 }
 
@@ -170,9 +170,9 @@ pub struct Point {
 #[serde(deny_unknown_fields)]
 pub struct Site {
     #[schema(value_type = String)]
-    pub code: Code,
+    pub code: SiteCode,
     #[schema(value_type = String)]
-    pub district: Code,
+    pub district: DistrictCode,
     pub name: String,
     /// 报名点, only in online-confirmation districts (R40).
     #[serde(default)]
@@ -186,12 +186,12 @@ pub struct Site {
 #[serde(deny_unknown_fields)]
 pub struct Specialty {
     #[schema(value_type = String)]
-    pub code: Code,
+    pub code: SpecialtyCode,
     pub name: String,
     pub kind: ExamKind,
     /// 专业类别 code, one of `categories`.
     #[schema(value_type = String)]
-    pub category: Code,
+    pub category: CategoryCode,
     pub level: Level,
     /// The practice categories a candidate of this specialty may tick (R8).
     pub practice_categories: Vec<PracticeCategory>,
@@ -204,7 +204,7 @@ pub struct Specialty {
 #[serde(deny_unknown_fields)]
 pub struct Category {
     #[schema(value_type = String)]
-    pub code: Code,
+    pub code: CategoryCode,
     pub name: String,
 }
 
@@ -229,7 +229,7 @@ pub enum NoticeKind {
 #[serde(deny_unknown_fields)]
 pub struct Notice {
     #[schema(value_type = String)]
-    pub project: Code,
+    pub project: ProjectCode,
     pub kind: NoticeKind,
     pub version: String,
     pub title: String,
@@ -239,14 +239,14 @@ pub struct Notice {
 /// All reference data, validated and indexed.
 #[derive(Debug, Clone)]
 pub struct Reference {
-    pub projects: BTreeMap<Code, Project>,
-    pub districts: BTreeMap<Code, District>,
-    pub sites: BTreeMap<Code, Site>,
+    pub projects: BTreeMap<ProjectCode, Project>,
+    pub districts: BTreeMap<DistrictCode, District>,
+    pub sites: BTreeMap<SiteCode, Site>,
     pub kinds: BTreeMap<ExamKind, KindRules>,
-    pub categories: BTreeMap<Code, Category>,
-    pub specialties: BTreeMap<(ExamKind, Code), Specialty>,
+    pub categories: BTreeMap<CategoryCode, Category>,
+    pub specialties: BTreeMap<(ExamKind, SpecialtyCode), Specialty>,
     /// Current notice per project and kind (the highest version listed last in the file wins).
-    pub notices: BTreeMap<(Code, NoticeKind), Notice>,
+    pub notices: BTreeMap<(ProjectCode, NoticeKind), Notice>,
     pub photo: PhotoSpec,
 }
 
@@ -519,7 +519,7 @@ mod tests {
         assert_eq!(r.subjects(ExamKind::Health).len(), 4, "R14");
         assert_eq!(r.subjects(ExamKind::Nurse).len(), 2, "R14");
         assert!(r.rolls(ExamKind::Health) && !r.rolls(ExamKind::Nurse));
-        let nursing = r.specialties.get(&(ExamKind::Health, Code::parse("368", "c").unwrap())).unwrap();
+        let nursing = r.specialties.get(&(ExamKind::Health, SpecialtyCode::parse("368", "c").unwrap())).unwrap();
         assert_eq!(nursing.level, Level::Intermediate);
     }
 

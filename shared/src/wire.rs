@@ -10,7 +10,9 @@ use crate::domain::application::{
 use crate::domain::history::SubjectResult;
 use crate::domain::identity::{Gender, IdType};
 use crate::domain::progress::{Node, progress};
-use crate::domain::values::{Code, Fen, Phone, YearMonth, parse_date, parse_text};
+use crate::domain::values::{
+    CategoryCode, Fen, Phone, PointCode, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text,
+};
 use crate::error::Refusal;
 use crate::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
 use serde::{Deserialize, Serialize};
@@ -241,8 +243,8 @@ pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<
         PageKind::Site => {
             let i: SitePageInput = from_value(body)?;
             Page::Site(SitePage {
-                site: Code::parse(&i.site, "site")?,
-                point: i.point.map(|p| Code::parse(&p, "point")).transpose()?,
+                site: SiteCode::parse(&i.site, "site")?,
+                point: i.point.map(|p| PointCode::parse(&p, "point")).transpose()?,
             })
         }
         PageKind::Basic => {
@@ -280,9 +282,9 @@ pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<
                 return Err(Refusal::bad("INVALID_SUBJECTS", "报考科目不正确").field("subjects"));
             }
             Page::Exam(ExamPage {
-                category: Code::parse(&i.category, "category")?,
+                category: CategoryCode::parse(&i.category, "category")?,
                 level: i.level,
-                specialty: Code::parse(&i.specialty, "specialty")?,
+                specialty: SpecialtyCode::parse(&i.specialty, "specialty")?,
                 practice_category: i.practice_category,
                 first_registration: i
                     .first_registration
@@ -340,9 +342,9 @@ pub struct HistoricalView {
     pub required_subjects: Vec<String>,
     pub results: Vec<SubjectResult>,
     #[schema(value_type = String)]
-    pub site: Code,
+    pub site: SiteCode,
     #[schema(value_type = String)]
-    pub specialty: Code,
+    pub specialty: SpecialtyCode,
     pub level: Level,
     pub work_unit: String,
 }

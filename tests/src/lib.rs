@@ -76,7 +76,6 @@ pub async fn spawn_app() -> TestApp {
     let config = local_server::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
-        in_memory: false,
         clock: clock.clone(),
         seed_demo: false,
     };

@@ -16,7 +16,7 @@ use shared::domain::application::{
     Actor, Application, ApplicationPhoto, Command, Ctx, Event, Material, PageKind, PhotoSource, Warning, decide,
 };
 use shared::domain::history::{LastYear, historical};
-use shared::domain::values::Code;
+use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::{Kind, Refusal};
 use shared::http::{
     HttpResponse, SessionToken, bearer, body_value, check_session, json_response, parse_body, refusal_response,
@@ -63,7 +63,7 @@ async fn route(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         }
         RouteId::ListSites => {
             project(deps, &p)?;
-            let d = Code::parse(p.get("district"), "district")?;
+            let d = DistrictCode::parse(p.get("district"), "district")?;
             if !deps.reference.districts.contains_key(&d) {
                 return Err(Refusal::not_found("UNKNOWN_DISTRICT", "考区不存在").field("district"));
             }
@@ -125,7 +125,7 @@ async fn route(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         RouteId::Withdraw => change(deps, req, &p, |_| Ok(Command::Withdraw)).await,
         RouteId::ChangeDistrict => {
             let b: ChangeDistrictRequest = parse_body(req)?;
-            let district = Code::parse(&b.district, "district")?;
+            let district = DistrictCode::parse(&b.district, "district")?;
             change(deps, req, &p, move |_| Ok(Command::ChangeDistrict { district })).await
         }
         RouteId::GetForm => {
@@ -160,7 +160,7 @@ fn list_projects(deps: &Deps) -> Vec<ProjectView> {
 }
 
 fn project<'a>(deps: &'a Deps, p: &Params) -> Result<&'a Project, Refusal> {
-    let code = Code::parse(p.get("project"), "project")?;
+    let code = ProjectCode::parse(p.get("project"), "project")?;
     deps.reference
         .projects
         .get(&code)
@@ -259,13 +259,13 @@ async fn execute(
 async fn create(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
     let body: CreateApplication = parse_body(req)?;
     let token = bearer(req)?;
-    let project_code = Code::parse(&body.project, "project")?;
+    let project_code = ProjectCode::parse(&body.project, "project")?;
     let project = deps
         .reference
         .projects
         .get(&project_code)
         .ok_or_else(|| Refusal::rule("UNKNOWN_PROJECT", "考试项目不存在").field("project"))?;
-    let district_code = Code::parse(&body.district, "district")?;
+    let district_code = DistrictCode::parse(&body.district, "district")?;
     if !deps.reference.districts.contains_key(&district_code) {
         return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district"));
     }

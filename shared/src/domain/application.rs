@@ -8,7 +8,9 @@
 
 use super::account::{Candidate, DegreeRecord, PhotoRef};
 use super::history::{Historical, LastYear};
-use super::values::{Code, Fen, Phone, YearMonth, date_fmt};
+use super::values::{
+    CategoryCode, DistrictCode, Fen, Phone, PointCode, ProjectCode, SiteCode, SpecialtyCode, YearMonth, date_fmt,
+};
 use crate::error::{Kind, Refusal};
 use crate::reference::{District, Level, NoticeKind, PracticeCategory, Project, Reference};
 use serde::{Deserialize, Serialize};
@@ -72,11 +74,11 @@ impl PageKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SitePage {
     #[schema(value_type = String)]
-    pub site: Code,
+    pub site: SiteCode,
     /// 报名点: required in online-confirmation districts, forbidden elsewhere (R40).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
-    pub point: Option<Code>,
+    pub point: Option<PointCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -104,10 +106,10 @@ pub struct ContactPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExamPage {
     #[schema(value_type = String)]
-    pub category: Code,
+    pub category: CategoryCode,
     pub level: Level,
     #[schema(value_type = String)]
-    pub specialty: Code,
+    pub specialty: SpecialtyCode,
     pub practice_category: PracticeCategory,
     /// 首次注册年月: required unless the practice category is `none` (R9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,8 +246,8 @@ pub struct Material {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Application {
     pub candidate_id: String,
-    pub project: Code,
-    pub district: Code,
+    pub project: ProjectCode,
+    pub district: DistrictCode,
     pub status: Status,
     #[serde(default)]
     pub agreement: Option<Agreement>,
@@ -341,7 +343,7 @@ pub enum Command {
     Withdraw,
     /// R19
     ChangeDistrict {
-        district: Code,
+        district: DistrictCode,
     },
     /// R22: staff confirm with the code printed on the form.
     Confirm {
@@ -376,7 +378,7 @@ pub enum Command {
 pub enum Event {
     /// R4: the project and district were chosen; `historical` when last year's record applies.
     Created {
-        district: Code,
+        district: DistrictCode,
         historical: bool,
     },
     Agreed {
@@ -398,8 +400,8 @@ pub enum Event {
     AutoConfirmed,
     Withdrawn,
     DistrictChanged {
-        from: Code,
-        to: Code,
+        from: DistrictCode,
+        to: DistrictCode,
     },
     Confirmed,
     ConfirmationRejected {
@@ -459,8 +461,8 @@ impl Application {
     /// record when the candidate is a historical candidate (R32, R38).
     pub fn new(
         candidate_id: &str,
-        project: Code,
-        district: Code,
+        project: ProjectCode,
+        district: DistrictCode,
         historical: Option<Historical>,
         now: OffsetDateTime,
     ) -> Self {

@@ -6,7 +6,7 @@
 
 use super::account::DegreeRecord;
 use super::identity::IdType;
-use super::values::Code;
+use super::values::{CategoryCode, DistrictCode, PointCode, SiteCode, SpecialtyCode};
 use crate::reference::{ExamKind, Level, PracticeCategory, Reference};
 use serde::{Deserialize, Serialize};
 
@@ -30,17 +30,17 @@ pub struct LastYear {
     pub id_number: String,
     pub name: String,
     #[schema(value_type = String)]
-    pub district: Code,
+    pub district: DistrictCode,
     #[schema(value_type = String)]
-    pub site: Code,
+    pub site: SiteCode,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub point: Option<Code>,
+    pub point: Option<PointCode>,
     #[schema(value_type = String)]
-    pub category: Code,
+    pub category: CategoryCode,
     pub level: Level,
     #[schema(value_type = String)]
-    pub specialty: Code,
+    pub specialty: SpecialtyCode,
     pub practice_category: PracticeCategory,
     #[serde(default)]
     pub education: Option<DegreeRecord>,
@@ -87,6 +87,7 @@ pub fn historical(last: LastYear, reference: &Reference) -> Option<Historical> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::values::Code;
 
     pub(crate) fn last_year(results: &[(&str, Option<u8>)]) -> LastYear {
         LastYear {

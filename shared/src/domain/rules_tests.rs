@@ -18,7 +18,7 @@ fn reference() -> &'static Reference {
     R.get_or_init(|| Reference::load_default().unwrap())
 }
 
-fn code(s: &str) -> Code {
+fn code<K>(s: &str) -> Code<K> {
     Code::parse(s, "t").unwrap()
 }
 

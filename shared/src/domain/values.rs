@@ -6,6 +6,7 @@
 use crate::error::Refusal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::marker::PhantomData;
 use time::{Date, Month};
 
 fn bad(code: &'static str, message: &'static str, field: &str) -> Refusal {
@@ -210,41 +211,90 @@ impl fmt::Display for Fen {
     }
 }
 
-/// A short reference-data code (district, site, point, specialty, project): ASCII letters,
-/// digits, `-` and `_`, 1–40 characters. Whether it *exists* is checked against reference data.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Code(String);
+/// A short reference-data code: ASCII letters, digits, `-` and `_`, 1–40 characters. The marker
+/// `K` says what it names, so a site code can't be passed where a district is expected. Whether
+/// it *exists* is checked against reference data.
+pub struct Code<K>(String, PhantomData<fn() -> K>);
 
-impl Code {
+/// Markers for [`Code`].
+pub mod kinds {
+    #[derive(Debug)]
+    pub enum Project {}
+    #[derive(Debug)]
+    pub enum District {}
+    #[derive(Debug)]
+    pub enum Site {}
+    #[derive(Debug)]
+    pub enum Point {}
+    #[derive(Debug)]
+    pub enum Specialty {}
+    #[derive(Debug)]
+    pub enum Category {}
+}
+
+pub type ProjectCode = Code<kinds::Project>;
+pub type DistrictCode = Code<kinds::District>;
+pub type SiteCode = Code<kinds::Site>;
+pub type PointCode = Code<kinds::Point>;
+pub type SpecialtyCode = Code<kinds::Specialty>;
+pub type CategoryCode = Code<kinds::Category>;
+
+impl<K> Code<K> {
     pub fn parse(raw: &str, field: &str) -> Result<Self, Refusal> {
         let s = raw.trim();
         if s.is_empty() || s.len() > 40 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(bad("INVALID_CODE", "代码格式不正确", field));
         }
-        Ok(Code(s.to_string()))
+        Ok(Code(s.to_string(), PhantomData))
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
-impl TryFrom<String> for Code {
-    type Error = Refusal;
-    fn try_from(s: String) -> Result<Self, Refusal> {
-        Self::parse(&s, "code")
+// Manual impls: derives would demand the same traits of the marker `K`.
+impl<K> Clone for Code<K> {
+    fn clone(&self) -> Self {
+        Code(self.0.clone(), PhantomData)
     }
 }
-impl From<Code> for String {
-    fn from(c: Code) -> String {
-        c.0
+impl<K> PartialEq for Code<K> {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0
     }
 }
-impl fmt::Display for Code {
+impl<K> Eq for Code<K> {}
+impl<K> PartialOrd for Code<K> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<K> Ord for Code<K> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&o.0)
+    }
+}
+impl<K> std::hash::Hash for Code<K> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h)
+    }
+}
+impl<K> Serialize for Code<K> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+impl<'de, K> Deserialize<'de> for Code<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Code::parse(&s, "code").map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+impl<K> fmt::Display for Code<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
-impl fmt::Debug for Code {
+impl<K> fmt::Debug for Code<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.0)
     }
