@@ -288,7 +288,7 @@ mod dates {
     pub fn serialize<S: Serializer>(v: &[Date], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(v.len()))?;
         for d in v {
-            seq.serialize_element(&format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))?;
+            seq.serialize_element(&crate::domain::values::ymd(*d))?;
         }
         seq.end()
     }

@@ -11,7 +11,7 @@ use crate::domain::history::SubjectResult;
 use crate::domain::identity::{Gender, IdType};
 use crate::domain::progress::{Node, progress};
 use crate::domain::values::{
-    CategoryCode, Fen, Phone, PointCode, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text,
+    CategoryCode, Fen, Phone, PointCode, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text, ymd,
 };
 use crate::error::Refusal;
 use crate::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
@@ -119,7 +119,6 @@ pub struct AccountView {
 
 impl AccountView {
     pub fn of(c: &Candidate) -> Self {
-        let d = c.identity.birth_date;
         AccountView {
             candidate_id: c.id.clone(),
             account: c.account.clone(),
@@ -127,7 +126,7 @@ impl AccountView {
             id_type: c.identity.document.id_type,
             id_number_masked: c.identity.document.masked(),
             gender: c.identity.gender,
-            birth_date: format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+            birth_date: ymd(c.identity.birth_date),
             nationality: c.identity.nationality.clone(),
             phone_masked: c.phone.masked(),
             degrees: c.degrees.clone(),
@@ -460,7 +459,6 @@ impl RegistrationForm {
             .filter(|s| exam.subjects.contains(&s.code))
             .map(|s| s.name.clone())
             .collect();
-        let d = c.identity.birth_date;
         Ok(RegistrationForm {
             project_name: project.name.clone(),
             district_name: r.districts.get(&app.district).map(|d| d.name.clone()).unwrap_or_default(),
@@ -475,7 +473,7 @@ impl RegistrationForm {
             id_type: c.identity.document.id_type,
             id_number: c.identity.document.number().to_string(),
             gender: c.identity.gender,
-            birth_date: format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+            birth_date: ymd(c.identity.birth_date),
             nationality: c.identity.nationality.clone(),
             specialty_code: spec.code.to_string(),
             specialty_name: spec.name.clone(),

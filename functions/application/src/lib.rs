@@ -147,11 +147,7 @@ fn list_projects(deps: &Deps) -> Vec<ProjectView> {
             name: p.name.clone(),
             kind: p.kind,
             year: p.year,
-            exam_dates: p
-                .exam_dates
-                .iter()
-                .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
-                .collect(),
+            exam_dates: p.exam_dates.iter().map(|d| shared::domain::values::ymd(*d)).collect(),
             subjects: deps.reference.subjects(p.kind).to_vec(),
             schedule: p.schedule.clone(),
             open: now >= p.schedule.registration_opens && now <= p.schedule.registration_closes,

@@ -167,12 +167,17 @@ pub fn parse_date(raw: &str, field: &str) -> Result<Date, Refusal> {
     Date::from_calendar_date(y, month, d).map_err(|_| err())
 }
 
+/// A date as `YYYY-MM-DD`, the one format dates take on the wire.
+pub fn ymd(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 /// Serde helpers for `time::Date` as `YYYY-MM-DD`.
 pub mod date_fmt {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::Date;
     pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+        s.serialize_str(&super::ymd(*d))
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
         let s = String::deserialize(d)?;
