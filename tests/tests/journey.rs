@@ -485,3 +485,65 @@ async fn the_openapi_document_lists_every_route_the_handlers_serve() {
     }
     assert!(doc["components"]["schemas"]["ExamPageInput"]["properties"]["first_registration"].is_object());
 }
+
+#[tokio::test]
+async fn r1_an_account_is_registered_once_per_account_name_and_per_id_document() {
+    let app = spawn_app().await;
+    app.register(&ZHANG).await;
+    let body = |account: &str, p: &e2e::Person| {
+        json!({"account": account, "password": PASSWORD, "name": p.name, "id_type": "resident_id", "id_number": p.id_number,
+               "gender": p.gender, "birth_date": p.birth_date, "nationality": "中国", "phone": "13912345678"})
+    };
+    let (s, v) = app.call("POST", "/v1/accounts", None, Some(body("second_acct", &ZHANG))).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (409, "ID_ALREADY_REGISTERED", Some("id_number")));
+    let (s, v) = app.call("POST", "/v1/accounts", None, Some(body("ZHANG_SAN", &ZHAO))).await;
+    assert_eq!((s, code_of(&v)), (409, "ACCOUNT_TAKEN"), "account names are case-insensitive");
+    // The refused registrations left nothing: Zhao can still register under a fresh name.
+    let (s, _) = app.call("POST", "/v1/accounts", None, Some(body("zhao_liu", &ZHAO))).await;
+    assert_eq!(s, 201);
+    // R1: degree records are maintained on the account.
+    let token = app.register(&WANG).await;
+    let degree = json!({"level": "master", "school": "北京大学", "major": "护理学", "graduated": "2018-07"});
+    let (s, v) = app.call("POST", "/v1/account/degrees", Some(&token), Some(degree)).await;
+    assert_eq!((s, v["degrees"][1]["id"].as_str()), (201, Some("d2")));
+}
+
+#[tokio::test]
+async fn r4_an_application_names_an_open_project_and_a_real_district() {
+    let app = spawn_app().await;
+    let token = app.register(&ZHANG).await;
+    app.bind_wechat(&token, "zhang").await;
+    let create = |project: &str, district: &str| json!({"project": project, "district": district});
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2099-health", "41"))).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "UNKNOWN_PROJECT", Some("project")));
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-health", "99"))).await;
+    assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "UNKNOWN_DISTRICT", Some("district")));
+    app.clock.set(time::macros::datetime!(2024-12-10 00:00 +08:00));
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-health", "41"))).await;
+    assert_eq!((s, code_of(&v)), (409, "REGISTRATION_CLOSED"));
+    app.clock.set(e2e::NOW);
+    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-nurse", "41"))).await;
+    assert_eq!((s, v["project_name"].as_str()), (201, Some("2025年护士执业资格考试")));
+    let (s, _) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-health", "41"))).await;
+    assert_eq!(s, 201, "one application per project, several projects per candidate");
+}
+
+#[tokio::test]
+async fn r21_no_identity_field_can_be_changed_through_any_page() {
+    let app = spawn_app().await;
+    let token = start(&app, &ZHANG, "41").await;
+    for field in ["name", "id_type", "id_number", "gender", "birth_date", "nationality"] {
+        for p in ["site", "basic", "contact"] {
+            let mut body = match p {
+                "site" => site("4101"),
+                "basic" => basic(),
+                _ => contact(),
+            };
+            body[field] = json!("x");
+            let (s, v) = page(&app, &token, p, body).await;
+            assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "IDENTITY_IMMUTABLE", Some(field)), "{p}.{field}");
+        }
+    }
+    let (_, form_less) = app.call("GET", "/v1/account", Some(&token), None).await;
+    assert_eq!(form_less["name"], ZHANG.name);
+}
