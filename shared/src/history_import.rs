@@ -27,7 +27,7 @@ pub async fn import(table: &dyn Table, pepper: &[u8], text: &str) -> Result<usiz
             serde_json::from_str(raw).map_err(|e| ImportError::Line { line, problem: e.to_string() })?;
         let doc = IdDocument::parse(rec.id_type, &rec.id_number)
             .map_err(|e| ImportError::Line { line, problem: e.message.into_owned() })?;
-        records.push((keys::history(rec.kind, &doc.lookup_hash(pepper), rec.year), rec));
+        records.push((keys::history(rec.kind, &doc.candidate_id(pepper), rec.year), rec));
     }
     let n = records.len();
     for (key, rec) in records {

@@ -7,13 +7,13 @@
 //! | application       | `CAND#<cid>`             | `APP#<project>`                  | gsi1: `VCODE#<code>` / `APP` while submitted |
 //! | application event | `CAND#<cid>`             | `APP#<project>#EV#<ver>#<n>`     |                    |
 //! | account name      | `ACCT#<account>`         | `ACCT`                           |                    |
-//! | ID document       | `IDDOC#<keyed hash>`     | `IDDOC`                          |                    |
 //! | WeChat binding    | `WX#<openid>`            | `WX`                             |                    |
 //! | session           | `SESS#<sha256(token)>`   | `SESS`                           |                    |
 //! | last year         | `HIST#<kind>#<id hash>`  | `Y#<year>`                       |                    |
 //!
-//! Uniqueness (one account name, one ID document, one WeChat user per candidate) is enforced by
-//! the marker items, written in the same transaction as the candidate with `NotExists`.
+//! The candidate id is a keyed hash of the ID document (`IdDocument::candidate_id`), so one
+//! account per document is the candidate item's own `NotExists`; one account name and one WeChat
+//! user per candidate are marker items written in the same transaction.
 
 use crate::domain::application::{Actor, Application, Event};
 use crate::ports::{Cond, Item, Key, StoreError, Write};
@@ -37,9 +37,6 @@ pub mod keys {
     pub fn account(account: &str) -> Key {
         Key::new(format!("ACCT#{}", account.to_ascii_lowercase()), "ACCT")
     }
-    pub fn id_document(hash: &str) -> Key {
-        Key::new(format!("IDDOC#{hash}"), "IDDOC")
-    }
     pub fn wechat(openid: &str) -> Key {
         Key::new(format!("WX#{openid}"), "WX")
     }
@@ -47,12 +44,13 @@ pub mod keys {
         let digest = Sha256::digest(token.as_bytes());
         Key::new(format!("SESS#{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()), "SESS")
     }
-    pub fn history(kind: ExamKind, id_hash: &str, year: u16) -> Key {
+    /// Last year's record of the candidate whose id is `cid` (ids derive from the document).
+    pub fn history(kind: ExamKind, cid: &str, year: u16) -> Key {
         let k = match kind {
             ExamKind::Health => "health",
             ExamKind::Nurse => "nurse",
         };
-        Key::new(format!("HIST#{k}#{id_hash}"), format!("Y#{year}"))
+        Key::new(format!("HIST#{k}#{cid}"), format!("Y#{year}"))
     }
     /// gsi1 partition for looking an application up by its verification code (site confirmation).
     pub fn vcode(code: &str) -> String {

@@ -271,10 +271,16 @@ async fn create(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         return Err(Refusal::conflict("REGISTRATION_CLOSED", "不在报名时间内"));
     }
     let cid = token.candidate_id.clone();
-    // Session and candidate first; last year's record needs the candidate's ID document hash.
+    // One round trip: candidate ids derive from the ID document, so last year's record is
+    // addressable from the token alone.
     let got = deps
         .table
-        .get_many(&[token.key(), keys::candidate(&cid), keys::application(&cid, project.id.as_str())])
+        .get_many(&[
+            token.key(),
+            keys::candidate(&cid),
+            keys::application(&cid, project.id.as_str()),
+            keys::history(project.kind, &cid, project.year - 1),
+        ])
         .await?;
     check_session(got[0].as_ref(), &token, now)?;
     let candidate: Versioned<Candidate> = decode(got[1].as_ref().ok_or_else(Refusal::internal)?)?;
@@ -285,11 +291,7 @@ async fn create(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         return Err(Refusal::conflict("WECHAT_BINDING_REQUIRED", "请先绑定微信后再选择考试"));
     }
     let doc = &candidate.value.identity.document;
-    let hist_key = keys::history(project.kind, &doc.lookup_hash(&deps.id_pepper), project.year - 1);
-    let last: Option<LastYear> = match deps.table.get(&hist_key).await? {
-        Some(item) => Some(decode::<LastYear>(&item)?.value),
-        None => None,
-    };
+    let last: Option<LastYear> = got[3].as_ref().map(decode::<LastYear>).transpose()?.map(|v| v.value);
     // R32/R38: prefill and rolling only for last year's candidates who sat and were not disqualified.
     let hist = last
         .filter(|l| l.id_type == doc.id_type && l.id_number == doc.number())

@@ -136,7 +136,7 @@ async fn register(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         .collect::<Result<Vec<_>, _>>()?;
     let now = deps.clock.now();
     let candidate = Candidate {
-        id: shared::random::id(),
+        id: identity.document.candidate_id(&deps.id_pepper),
         account: account.clone(),
         password_hash: hash_password(&body.password)?,
         identity,
@@ -146,7 +146,6 @@ async fn register(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         openid: None,
         created_at: now,
     };
-    let id_hash = candidate.identity.document.lookup_hash(&deps.id_pepper);
     let marker = |key: shared::ports::Key| -> Result<Item, Refusal> {
         let mut m = encode(&key, "marker", 1, &json!({}), &[("cid", json!(candidate.id))])?;
         m.remove("data");
@@ -154,23 +153,23 @@ async fn register(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
     };
     let token = SessionToken::new(&candidate.id);
     let (session, expires) = session_item(deps, &token)?;
-    // R1/R3: one account per name and per ID document, written all-or-nothing with the profile.
+    // R1/R3: one account per ID document (the candidate id derives from it) and per account
+    // name, written all-or-nothing with the profile and the first session.
     let writes = vec![
         Write::Put {
             item: encode(&keys::candidate(&candidate.id), "candidate", 1, &candidate, &[])?,
             cond: Cond::NotExists,
         },
         Write::Put { item: marker(keys::account(&account))?, cond: Cond::NotExists },
-        Write::Put { item: marker(keys::id_document(&id_hash))?, cond: Cond::NotExists },
         Write::Put { item: session, cond: Cond::NotExists },
     ];
     match deps.table.transact(writes).await {
         Ok(()) => {}
+        Err(StoreError::Conflict { at: 0, .. }) => {
+            return Err(Refusal::conflict("ID_ALREADY_REGISTERED", "该证件号码已注册,请直接登录").field("id_number"));
+        }
         Err(StoreError::Conflict { at: 1, .. }) => {
             return Err(Refusal::conflict("ACCOUNT_TAKEN", "该账号已被使用").field("account"));
-        }
-        Err(StoreError::Conflict { at: 2, .. }) => {
-            return Err(Refusal::conflict("ID_ALREADY_REGISTERED", "该证件号码已注册,请直接登录").field("id_number"));
         }
         Err(e) => return Err(e.into()),
     }
@@ -211,12 +210,10 @@ async fn login_face(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal>
     let verified = deps.identity.verify(&body.face_token).await?;
     let doc = IdDocument::parse(verified.id_type, &verified.id_number)
         .map_err(|_| Refusal::new(Kind::Unauthorized, "FACE_TOKEN_INVALID", "人脸识别未通过,请重试"))?;
-    let marker = deps.table.get(&keys::id_document(&doc.lookup_hash(&deps.id_pepper))).await?;
-    let cid = marker
-        .as_ref()
-        .and_then(|m| attr(m, "cid"))
-        .ok_or_else(|| Refusal::new(Kind::Unauthorized, "NOT_REGISTERED", "尚未注册考生管理平台账号,请先注册"))?;
-    let c = load_candidate(deps, cid).await?;
+    let item = deps.table.get(&keys::candidate(&doc.candidate_id(&deps.id_pepper))).await?;
+    let item =
+        item.ok_or_else(|| Refusal::new(Kind::Unauthorized, "NOT_REGISTERED", "尚未注册考生管理平台账号,请先注册"))?;
+    let c: Versioned<Candidate> = decode(&item)?;
     start_session(deps, &c.value, 200).await
 }
 

@@ -98,9 +98,12 @@ impl IdDocument {
         format!("{}{}{}", &self.number[..4], "*".repeat(n - 8), &self.number[n - 4..])
     }
 
-    /// A keyed hash of type and number, used as the lookup key so the table never holds an ID
-    /// number in a key (keys appear in logs, metrics and CloudWatch Contributor Insights).
-    pub fn lookup_hash(&self, pepper: &[u8]) -> String {
+    /// The candidate id: a keyed hash (SHA-256 over a secret pepper, type and number), 128 bits
+    /// in hex. Deriving the id from the document makes "one account per document" a property of
+    /// the key itself, and lets every key on a request path — last year's record included — be
+    /// computed from the session token without a lookup. Without the pepper the id reveals
+    /// nothing; the pepper is a secret (Secrets Manager on AWS), and rotating it orphans ids.
+    pub fn candidate_id(&self, pepper: &[u8]) -> String {
         let mut h = Sha256::new();
         h.update(pepper);
         h.update([0]);
@@ -108,7 +111,7 @@ impl IdDocument {
         h.update([0]);
         h.update(self.number.as_bytes());
         let digest = h.finalize();
-        digest.iter().take(20).map(|b| format!("{b:02x}")).collect()
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -228,11 +231,13 @@ mod tests {
     }
 
     #[test]
-    fn lookup_hash_depends_on_pepper_type_and_number() {
+    fn candidate_id_depends_on_pepper_type_and_number_and_has_the_token_shape() {
         let a = IdDocument::parse(IdType::ResidentId, "11010519491231002X").unwrap();
         let b = IdDocument::parse(IdType::Passport, "11010519491231002X").unwrap();
-        assert_ne!(a.lookup_hash(b"p"), b.lookup_hash(b"p"));
-        assert_ne!(a.lookup_hash(b"p"), a.lookup_hash(b"q"));
-        assert!(!a.lookup_hash(b"p").contains("1949"));
+        assert_ne!(a.candidate_id(b"p"), b.candidate_id(b"p"));
+        assert_ne!(a.candidate_id(b"p"), a.candidate_id(b"q"));
+        assert_eq!(a.candidate_id(b"p"), a.candidate_id(b"p"));
+        let id = a.candidate_id(b"p");
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !id.contains("1949"));
     }
 }
