@@ -85,10 +85,14 @@ pub async fn seed(r: &Running) -> Result<(), Refusal> {
         call(r, "POST", "/v1/account/wechat", Some(&token), Some(json!({"code": user.wechat_code}))).await?;
         let (_, ticket) = call(r, "POST", "/v1/account/photo/upload-url", Some(&token), None).await?;
         let key = ticket["key"].as_str().unwrap_or_default().to_string();
-        let url = ticket["url"].as_str().unwrap_or_default();
-        let grant = shared::adapters::local::UploadGrant::from_query(url.split_once('?').map_or("", |(_, q)| q));
         let jpeg = shared::photo::synthetic_jpeg(358, 441, 60_000);
-        r.embedded.objects.accept_upload(&key, &grant, Some("image/jpeg"), &jpeg, r.deps.clock.now())?;
+        let status = crate::upload::upload(&ticket, "image/jpeg", jpeg).await.map_err(|e| {
+            tracing::error!(error = %e, "demo photo upload");
+            Refusal::internal()
+        })?;
+        if !(200..300).contains(&status) {
+            return Err(Refusal::internal());
+        }
         let (status, _) = call(r, "PUT", "/v1/account/photo", Some(&token), Some(json!({"key": key}))).await?;
         if status != 200 {
             return Err(Refusal::internal());

@@ -11,12 +11,12 @@ use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use serde_json::json;
 use shared::Deps;
-use shared::adapters::local::UploadGrant;
+use shared::adapters::local::{LocalFaceId, LocalObjects, LocalWechat, UploadGrant};
 use shared::api::{Function, resolve};
-use shared::deps::Embedded;
+use shared::deps::AwsSettings;
 use shared::error::Refusal;
 use shared::http::{json_response, percent_decode, refusal_response};
-use shared::ports::Clock;
+use shared::ports::{Clock, Table};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,18 +26,37 @@ use tokio::sync::watch;
 /// Uploads are photos and scans; API bodies are capped far lower by the handlers.
 const MAX_REQUEST: usize = 8 << 20;
 
+/// Where state lives: the embedded default, or the AWS services (on AWS or an emulator).
+pub enum Backend {
+    Embedded,
+    Aws(AwsSettings),
+}
+
+/// Wraps the table port (e.g. to count round trips in tests).
+pub type TableLayer = Box<dyn FnOnce(Arc<dyn Table>) -> Arc<dyn Table> + Send>;
+
 pub struct Config {
     pub addr: SocketAddr,
-    /// Where the table file, objects and the local secret live.
+    /// Where the table file, local objects and the local secret live.
     pub data_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
     pub seed_demo: bool,
+    pub backend: Backend,
+    pub table_layer: Option<TableLayer>,
+}
+
+/// What only the local server has: the local object store (embedded backend) and the face-ID
+/// stand-in's token minter.
+#[derive(Clone)]
+pub struct Locals {
+    pub objects: Option<Arc<LocalObjects>>,
+    pub face: Arc<LocalFaceId>,
 }
 
 pub struct Running {
     pub addr: SocketAddr,
     pub deps: Deps,
-    pub embedded: Embedded,
+    pub locals: Locals,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -71,8 +90,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let base = format!("http://{addr}");
-    let (deps, embedded) = Deps::embedded(&config.data_dir, &base, config.clock.clone())?;
-    embedded.objects.set_base_url(&base);
+    let (mut deps, locals) = match &config.backend {
+        Backend::Embedded => {
+            let (deps, embedded) = Deps::embedded(&config.data_dir, &base, config.clock.clone())?;
+            embedded.objects.set_base_url(&base);
+            (deps, Locals { objects: Some(embedded.objects), face: embedded.face })
+        }
+        Backend::Aws(settings) => {
+            let secret = shared::deps::local_secret(&config.data_dir)?;
+            let face = Arc::new(LocalFaceId::new(&secret));
+            let deps = Deps::aws(settings, config.clock.clone(), face.clone(), Arc::new(LocalWechat), &secret).await?;
+            (deps, Locals { objects: None, face })
+        }
+    };
+    if let Some(layer) = config.table_layer {
+        deps.table = layer(deps.table.clone());
+    }
     let n = shared::history_import::import(
         deps.table.as_ref(),
         &deps.id_pepper,
@@ -81,7 +114,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     .await?;
     tracing::info!(records = n, "last year's records imported");
     let (stop, mut stopped) = watch::channel(false);
-    let state = Arc::new((deps.clone(), embedded.clone()));
+    let state = Arc::new((deps.clone(), locals.clone()));
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -100,7 +133,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
         }
     });
-    let running = Running { addr, deps, embedded, stop, task };
+    let running = Running { addr, deps, locals, stop, task };
     if config.seed_demo {
         demo::seed(&running).await.map_err(|r| StartError::Seed(format!("{}: {}", r.code, r.message)))?;
     }
@@ -138,17 +171,17 @@ async fn to_lambda(req: hyper::Request<hyper::body::Incoming>) -> Result<lambda_
     Ok(lambda_http::Request::from_parts(parts, body))
 }
 
-async fn serve(deps: &Deps, embedded: &Embedded, req: hyper::Request<hyper::body::Incoming>) -> HyperResponse {
+async fn serve(deps: &Deps, locals: &Locals, req: hyper::Request<hyper::body::Incoming>) -> HyperResponse {
     let path = req.uri().path().to_string();
     let req = match to_lambda(req).await {
         Ok(r) => r,
         Err(e) => return to_hyper(refusal_response(&e)),
     };
-    if let Some(key) = path.strip_prefix("/local-uploads/") {
-        return to_hyper(local_object(deps, embedded, &percent_decode(key), &req));
+    if let (Some(key), Some(objects)) = (path.strip_prefix("/local-uploads/"), &locals.objects) {
+        return to_hyper(local_object(deps, objects, &percent_decode(key), &req));
     }
     if path == "/local/face-token" {
-        return to_hyper(face_token(embedded, &req));
+        return to_hyper(face_token(&locals.face, &req));
     }
     if path == "/healthz" {
         return to_hyper(json_response(200, &json!({"ok": true})));
@@ -166,7 +199,7 @@ async fn serve(deps: &Deps, embedded: &Embedded, req: hyper::Request<hyper::body
 /// What S3 does on AWS: accept a PUT to a signed URL, or serve a GET from one.
 fn local_object(
     deps: &Deps,
-    embedded: &Embedded,
+    objects: &LocalObjects,
     key: &str,
     req: &lambda_http::Request,
 ) -> lambda_http::Response<Body> {
@@ -176,14 +209,13 @@ fn local_object(
         lambda_http::http::Method::PUT => {
             let grant = UploadGrant::from_query(req.uri().query().unwrap_or(""));
             let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok());
-            embedded
-                .objects
+            objects
                 .accept_upload(key, &grant, ct, shared::http::body_bytes(req), now)
                 .map(|()| json_response(200, &json!({"key": key})))
         }
         lambda_http::http::Method::GET => {
             let expires = q("expires").and_then(|v| v.parse().ok()).unwrap_or(0);
-            embedded.objects.accept_download(key, expires, &q("sig").unwrap_or_default(), now).map(|bytes| {
+            objects.accept_download(key, expires, &q("sig").unwrap_or_default(), now).map(|bytes| {
                 let mut r = lambda_http::Response::new(Body::Binary(bytes));
                 r.headers_mut().insert("content-type", lambda_http::http::HeaderValue::from_static("image/jpeg"));
                 r
@@ -195,7 +227,7 @@ fn local_object(
 }
 
 /// Demo only: what the face-ID provider's SDK would return after a successful match.
-fn face_token(embedded: &Embedded, req: &lambda_http::Request) -> lambda_http::Response<Body> {
+fn face_token(face: &LocalFaceId, req: &lambda_http::Request) -> lambda_http::Response<Body> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Ask {
@@ -203,9 +235,10 @@ fn face_token(embedded: &Embedded, req: &lambda_http::Request) -> lambda_http::R
         id_number: String,
     }
     match shared::http::parse_body::<Ask>(req) {
-        Ok(a) => json_response(200, &json!({"face_token": embedded.face.mint(a.id_type, a.id_number.trim())})),
+        Ok(a) => json_response(200, &json!({"face_token": face.mint(a.id_type, a.id_number.trim())})),
         Err(e) => refusal_response(&e),
     }
 }
 
 pub mod demo;
+pub mod upload;

@@ -1,6 +1,8 @@
 //! `cargo run --release -p local-server` — the whole system on this machine, no cloud account.
 //!
-//! Options: `--addr 127.0.0.1:8080`, `--data ./data`, `--now <RFC 3339>|real`, `--no-demo`.
+//! Options: `--addr 127.0.0.1:8080`, `--data ./data`, `--now <RFC 3339>|real`, `--no-demo`,
+//! `--backend embedded|aws` (aws: `TABLE_NAME`, `BUCKET_NAME`, `QUEUE_URL` from the environment,
+//! `--endpoint URL` or `AWS_ENDPOINT_URL` for an emulator).
 //! The clock defaults to 2024-12-01 09:00 (+08:00) and runs on from there, so the shipped 2025
 //! projects' registration window is open; `--now real` uses the wall clock.
 
@@ -11,7 +13,9 @@ use std::sync::Arc;
 const DEFAULT_NOW: &str = "2024-12-01T09:00:00+08:00";
 
 fn usage() -> ! {
-    eprintln!("usage: local-server [--addr HOST:PORT] [--data DIR] [--now RFC3339|real] [--no-demo]");
+    eprintln!(
+        "usage: local-server [--addr HOST:PORT] [--data DIR] [--now RFC3339|real] [--no-demo] [--backend embedded|aws] [--endpoint URL]"
+    );
     std::process::exit(2)
 }
 
@@ -22,6 +26,8 @@ async fn main() {
     let mut data = "data".to_string();
     let mut now = DEFAULT_NOW.to_string();
     let mut demo = true;
+    let mut backend = "embedded".to_string();
+    let mut endpoint = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -29,6 +35,8 @@ async fn main() {
             "--data" => data = args.next().unwrap_or_else(|| usage()),
             "--now" => now = args.next().unwrap_or_else(|| usage()),
             "--no-demo" => demo = false,
+            "--backend" => backend = args.next().unwrap_or_else(|| usage()),
+            "--endpoint" => endpoint = Some(args.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -41,7 +49,32 @@ async fn main() {
             Err(_) => usage(),
         }
     };
-    let config = local_server::Config { addr, data_dir: data.clone().into(), clock, seed_demo: demo };
+    let backend = match backend.as_str() {
+        "embedded" => local_server::Backend::Embedded,
+        "aws" => match shared::deps::AwsSettings::from_env() {
+            Ok(Some(mut s)) => {
+                s.endpoint = endpoint.or(s.endpoint);
+                local_server::Backend::Aws(s)
+            }
+            Ok(None) => {
+                eprintln!("local-server: --backend aws needs TABLE_NAME, BUCKET_NAME and QUEUE_URL in the environment");
+                std::process::exit(2)
+            }
+            Err(e) => {
+                eprintln!("local-server: {e}");
+                std::process::exit(2)
+            }
+        },
+        _ => usage(),
+    };
+    let config = local_server::Config {
+        addr,
+        data_dir: data.clone().into(),
+        clock,
+        seed_demo: demo,
+        backend,
+        table_layer: None,
+    };
     let running = match local_server::start(config).await {
         Ok(r) => r,
         Err(e) => {

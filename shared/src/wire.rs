@@ -228,8 +228,31 @@ pub struct WorkPageInput {
 /// Fields that belong to the account's identity: never accepted by an application (R21).
 const IDENTITY_FIELDS: [&str; 7] = ["name", "id_type", "id_number", "gender", "birth_date", "nationality", "identity"];
 
-/// Parse a page body for `kind` into a page. The education page needs the account's record.
-pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<Page, Refusal> {
+/// A page parsed from its body, before any I/O. Only the education page still needs the
+/// account (to copy the referenced degree record); everything else is complete.
+#[derive(Debug)]
+pub enum ParsedPage {
+    Ready(Page),
+    Education { degree_record_id: String },
+}
+
+impl ParsedPage {
+    /// The page, with the education page's record copied from the account as it is now (R11).
+    pub fn resolve(self, candidate: &Candidate) -> Result<Page, Refusal> {
+        match self {
+            ParsedPage::Ready(p) => Ok(p),
+            ParsedPage::Education { degree_record_id } => {
+                let record = candidate.degree(&degree_record_id).cloned().ok_or_else(|| {
+                    Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
+                })?;
+                Ok(Page::Education(EducationPage { degree_record_id, record }))
+            }
+        }
+    }
+}
+
+/// Parse a page body for `kind`: malformed input is refused here, before any read.
+pub fn parse_page(kind: PageKind, body: Value) -> Result<ParsedPage, Refusal> {
     if let Some(obj) = body.as_object()
         && let Some(f) = IDENTITY_FIELDS.iter().find(|f| obj.contains_key(**f))
     {
@@ -238,7 +261,7 @@ pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<
         );
     }
     use crate::http::from_value;
-    Ok(match kind {
+    Ok(ParsedPage::Ready(match kind {
         PageKind::Site => {
             let i: SitePageInput = from_value(body)?;
             Page::Site(SitePage {
@@ -301,11 +324,10 @@ pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<
         }
         PageKind::Education => {
             let i: EducationPageInput = from_value(body)?;
-            // R11: the page holds a copy of the account's record as it is now.
-            let record = candidate.degree(&i.degree_record_id).cloned().ok_or_else(|| {
-                Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
-            })?;
-            Page::Education(EducationPage { degree_record_id: i.degree_record_id, record })
+            if i.degree_record_id.is_empty() || i.degree_record_id.len() > 16 {
+                return Err(Refusal::bad("INVALID_FIELD", "字段类型或格式不正确").field("degree_record_id"));
+            }
+            return Ok(ParsedPage::Education { degree_record_id: i.degree_record_id });
         }
         PageKind::Work => {
             let i: WorkPageInput = from_value(body)?;
@@ -315,7 +337,7 @@ pub fn parse_page(kind: PageKind, body: Value, candidate: &Candidate) -> Result<
                 started_work: YearMonth::parse(&i.started_work, "started_work")?,
             })
         }
-    })
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -25,9 +25,8 @@ pub async fn conditional_put(t: &dyn Table, ns: &str) {
     t.put(item(&k.pk, &k.sk, 1, &[("v", "first")]), Cond::NotExists).await.unwrap();
     match t.put(item(&k.pk, &k.sk, 1, &[("v", "second")]), Cond::NotExists).await {
         Err(StoreError::Conflict { at: 0, current }) => {
-            if let Some(c) = current {
-                assert_eq!(c["v"], "first", "the conflict carries the stored item");
-            }
+            let c = current.expect("the conflict carries the stored item");
+            assert_eq!(c["v"], "first");
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -70,7 +69,10 @@ pub async fn transaction_all_or_nothing(t: &dyn Table, ns: &str) {
             Write::Check { key: check.clone(), cond: Cond::NotExists },
         ])
         .await;
-    assert!(matches!(r, Err(StoreError::Conflict { at: 1, .. })), "{r:?}");
+    match &r {
+        Err(StoreError::Conflict { at: 1, current: Some(c) }) => assert_eq!(c["sk"], "taken", "the failing item"),
+        other => panic!("expected a conflict at write 1 with the stored item, got {other:?}"),
+    }
     assert!(t.get(&fresh).await.unwrap().is_none(), "nothing of a cancelled transaction is written");
     // A Check on another item gates the transaction too.
     t.put(item(&check.pk, &check.sk, 1, &[]), Cond::NotExists).await.unwrap();

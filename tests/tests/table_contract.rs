@@ -1,5 +1,5 @@
-//! The table port's contract on the embedded SQLite adapter (file-backed, as the local server
-//! runs it).
+//! The table port's contract, the same checks on both adapters: SQLite (file-backed, as the
+//! local server runs it) and DynamoDB on moto.
 
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,14 +7,29 @@
 use shared::adapters::sqlite::SqliteTable;
 
 macro_rules! contract {
-    ($($name:ident),*) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let dir = tempfile::tempdir().unwrap();
-            let t = SqliteTable::open(&dir.path().join("t.sqlite")).unwrap();
-            e2e::table_contract::$name(&t, "ns").await;
+    ($($name:ident),*) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let t = SqliteTable::open(&dir.path().join("t.sqlite")).unwrap();
+                    e2e::table_contract::$name(&t, "ns").await;
+                }
+            )*
         }
-    )*};
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let settings = e2e::aws::provision().await;
+                    let t = shared::adapters::dynamo::DynamoTable::new(e2e::aws::dynamo_client().await, settings.table);
+                    e2e::table_contract::$name(&t, "ns").await;
+                }
+            )*
+        }
+    };
 }
 
 contract!(

@@ -95,8 +95,9 @@ async fn route(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
         RouteId::SavePage => {
             let kind = PageKind::parse(p.get("page"))
                 .ok_or_else(|| Refusal::not_found("UNKNOWN_PAGE", "页面不存在").field("page"))?;
-            let body = body_value(req)?;
-            change(deps, req, &p, move |c| Ok(Command::SavePage(parse_page(kind, body, c)?))).await
+            // Parsed before any read: a malformed page costs no I/O.
+            let parsed = parse_page(kind, body_value(req)?)?;
+            change(deps, req, &p, move |c| Ok(Command::SavePage(parsed.resolve(c)?))).await
         }
         RouteId::ApplicationPhotoUploadUrl => {
             let l = load(deps, req, &p).await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     shared::deps::init_tracing();
     // Fail at cold start, not on the first request, when configuration is wrong.
-    let deps = Arc::new(shared::Deps::from_env()?);
+    let deps = Arc::new(shared::Deps::from_env().await?);
     lambda_http::run(service_fn(move |req| {
         let deps = deps.clone();
         async move { Ok::<_, std::convert::Infallible>(application::handle(&deps, req).await) }

@@ -1,0 +1,119 @@
+//! A table wrapper that counts round trips per operation, to hold the request paths to their
+//! budget (1 per read, at most 2 per write).
+
+use async_trait::async_trait;
+use shared::ports::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub get: AtomicU64,
+    pub get_many: AtomicU64,
+    pub put: AtomicU64,
+    pub delete: AtomicU64,
+    pub transact: AtomicU64,
+    pub query: AtomicU64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query]
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .sum()
+    }
+    /// Round trips since the last call (and reset).
+    pub fn take(&self) -> u64 {
+        [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query]
+            .iter()
+            .map(|c| c.swap(0, Ordering::SeqCst))
+            .sum()
+    }
+}
+
+pub struct CountingTable {
+    inner: Arc<dyn Table>,
+    counts: Arc<Counts>,
+}
+
+impl CountingTable {
+    pub fn new(inner: Arc<dyn Table>, counts: Arc<Counts>) -> Self {
+        CountingTable { inner, counts }
+    }
+}
+
+#[async_trait]
+impl Table for CountingTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.counts.get.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.counts.get_many.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, cond: Cond) -> Result<(), StoreError> {
+        self.counts.put.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(item, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError> {
+        self.counts.delete.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.counts.transact.fetch_add(1, Ordering::SeqCst);
+        self.inner.transact(writes).await
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.counts.query.fetch_add(1, Ordering::SeqCst);
+        self.inner.query(query).await
+    }
+}
+
+/// A table whose writes can be made to fail as DynamoDB throttling does (after the SDK's own
+/// retries gave up), to prove a failed write leaves nothing behind.
+pub struct FaultyTable {
+    inner: Arc<dyn Table>,
+    pub fail_writes: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultyTable {
+    pub fn new(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        FaultyTable { inner, fail_writes }
+    }
+    fn failing(&self) -> bool {
+        self.fail_writes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Table for FaultyTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, cond: Cond) -> Result<(), StoreError> {
+        if self.failing() {
+            return Err(StoreError::Throttled);
+        }
+        self.inner.put(item, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError> {
+        if self.failing() {
+            return Err(StoreError::Throttled);
+        }
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.failing() {
+            return Err(StoreError::Throttled);
+        }
+        self.inner.transact(writes).await
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
