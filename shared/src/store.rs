@@ -1,23 +1,49 @@
 //! The single-table layout: every key the system writes is built here, and entities are
 //! encoded into items (and decoded, with the key named when an item does not parse) here only.
+//! The README's "Single-table design" section is the prose version of this page.
 //!
-//! | item              | pk                       | sk                               | indexes            |
-//! |-------------------|--------------------------|----------------------------------|--------------------|
-//! | candidate         | `CAND#<cid>`             | `PROFILE`                        |                    |
-//! | application       | `CAND#<cid>`             | `APP#<project>`                  | gsi1: `VCODE#<code>` / `APP` while submitted |
-//! | application event | `CAND#<cid>`             | `APP#<project>#EV#<ver>#<n>`     |                    |
-//! | account name      | `ACCT#<account>`         | `ACCT`                           |                    |
-//! | WeChat binding    | `WX#<openid>`            | `WX`                             |                    |
-//! | session           | `SESS#<sha256(token)>`   | `SESS`                           |                    |
-//! | last year         | `HIST#<kind>#<id hash>`  | `Y#<year>`                       |                    |
+//! | item              | pk                        | sk                            | access path |
+//! |-------------------|---------------------------|-------------------------------|-------------|
+//! | candidate         | `CAND#<cid>`              | `PROFILE`                     | get (with session + application: one BatchGetItem) |
+//! | application       | `CAND#<cid>`              | `APP#<project>`               | get: a candidate's application by exam |
+//! | application event | `CAND#<cid>`              | `APP#<project>#EV#<ver>#<n>`  | query `APP#<project>#EV#`: its history |
+//! | account name      | `ACCT#<account>`          | `ACCT`                        | get: password login |
+//! | WeChat binding    | `WX#<openid>`             | `WX`                          | get: mini-program login |
+//! | session           | `SESS#<sha256(token)>`    | `SESS`                        | get; `ttl` for clean-up only |
+//! | last year         | `HIST#<kind>#<cid>`       | `Y#<year>`                    | get, in the same batch as the application |
+//! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get: the payment callback (payment work) |
+//!
+//! Sparse global indexes on the application item — an item is in an index only while it has
+//! that index's two attributes, so leaving a state removes it from the index in the same write:
+//!
+//! | index | pk | sk | while |
+//! |-------|----|----|-------|
+//! | gsi1  | `VCODE#<code>` | `APP` | submitted with a live code: site confirmation by the code on the form (R22); a withdrawn or replaced code finds nothing (R18, R20) |
+//! | gsi2  | `Q#<project>#CONFIRM#<point>` | `<since>#<cid>` | submitted in an online-confirmation district: the registration point's queue (R41, R42) |
+//! | gsi2  | `Q#<project>#SITE#<site>` | `<since>#<cid>` | confirmed: the site's review queue (R24) |
+//! | gsi2  | `Q#<project>#DISTRICT#<district>#<shard>` | `<since>#<cid>` | site-approved: the district's review queue (R24, R25) |
+//! | gsi3  | `DUE#<project>#<district>#<shard>` | `<deadline>#<cid>` | waiting on a deadline it can lapse at: the sweep (R23, R31, R42) |
+//!
+//! `<since>` and `<deadline>` are zero-padded Unix seconds, so queues read oldest first and the
+//! sweep reads "deadline before now" as a key range. No path scans.
+//!
+//! **Shards.** District-level keys carry a shard suffix `0`–`7` taken from the candidate id (a
+//! uniform hash). Their sort keys grow with time, so every write lands at the same end of the
+//! key range, which DynamoDB's split-for-heat cannot spread; one partition takes ~1,000 writes/s.
+//! The worst burst is not the rush itself (a big province's ~200k applications over two weeks
+//! is a few writes per second even at a 50x peak) but the deadline sweep, which moves a whole
+//! province's unconfirmed applications out of `DUE` within minutes: 200k in 5 minutes is
+//! ~660 writes/s on one key — at the limit. Eight shards bring that to ~80/s each, with room for
+//! a national deadline. Readers merge eight queries, which staff screens and the sweep can
+//! afford. Site and point queues hold at most a few thousand and stay unsharded.
 //!
 //! The candidate id is a keyed hash of the ID document (`IdDocument::candidate_id`), so one
 //! account per document is the candidate item's own `NotExists`; one account name and one WeChat
 //! user per candidate are marker items written in the same transaction.
 
-use crate::domain::application::{Actor, Application, Event};
+use crate::domain::application::{Actor, Application, Event, Status};
 use crate::ports::{Cond, Item, Key, StoreError, Write};
-use crate::reference::ExamKind;
+use crate::reference::{District, ExamKind, Project};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -56,6 +82,68 @@ pub mod keys {
     pub fn vcode(code: &str) -> String {
         format!("VCODE#{code}")
     }
+    /// A payment order, addressed by the `out_trade_no` the provider echoes back.
+    pub fn order(out_trade_no: &str) -> Key {
+        Key::new(format!("ORDER#{out_trade_no}"), "ORDER")
+    }
+    /// gsi2: a registration point's online-confirmation queue.
+    pub fn confirm_queue(project: &str, point: &str) -> String {
+        format!("Q#{project}#CONFIRM#{point}")
+    }
+    /// gsi2: a site's review queue.
+    pub fn site_queue(project: &str, site: &str) -> String {
+        format!("Q#{project}#SITE#{site}")
+    }
+    /// gsi2: one shard of a district's review queue.
+    pub fn district_queue(project: &str, district: &str, shard: u8) -> String {
+        format!("Q#{project}#DISTRICT#{district}#{shard}")
+    }
+    /// gsi3: one shard of a district's due deadlines.
+    pub fn due(project: &str, district: &str, shard: u8) -> String {
+        format!("DUE#{project}#{district}#{shard}")
+    }
+}
+
+/// How many shards district-level index keys are spread over (see the module docs).
+pub const SHARDS: u8 = 8;
+
+/// The shard of a candidate: candidate ids are uniform hashes, so their first hex digit is too.
+pub fn shard(cid: &str) -> u8 {
+    cid.bytes().next().and_then(|b| (b as char).to_digit(16)).map_or(0, |d| d as u8 % SHARDS)
+}
+
+/// Sortable instant: zero-padded Unix seconds.
+fn sortable(t: OffsetDateTime) -> String {
+    format!("{:012}", t.unix_timestamp().max(0))
+}
+
+/// The index attributes an application has in its current state (sparse: absent = not indexed).
+pub fn index_attrs(app: &Application, project: &Project, district: &District) -> Vec<(&'static str, Value)> {
+    let mut a = vec![];
+    let (p, cid) = (app.project.as_str(), app.candidate_id.as_str());
+    if let Some(code) = &app.verification_code {
+        // Only a submitted application is findable by code; a withdrawn one is not (R20).
+        a.push(("gsi1pk", json!(keys::vcode(code))));
+        a.push(("gsi1sk", json!("APP")));
+    }
+    let since = format!("{}#{cid}", sortable(app.updated_at));
+    let queue = match app.status {
+        Status::Submitted if district.online_confirmation && !app.auto_confirmed => {
+            app.pages.site.as_ref().and_then(|s| s.point.as_ref()).map(|pt| keys::confirm_queue(p, pt.as_str()))
+        }
+        Status::Confirmed => app.pages.site.as_ref().map(|s| keys::site_queue(p, s.site.as_str())),
+        Status::SiteApproved => Some(keys::district_queue(p, app.district.as_str(), shard(cid))),
+        _ => None,
+    };
+    if let Some(q) = queue {
+        a.push(("gsi2pk", json!(q)));
+        a.push(("gsi2sk", json!(since)));
+    }
+    if let Some((deadline, _)) = app.pending_deadline(project, district) {
+        a.push(("gsi3pk", json!(keys::due(p, app.district.as_str(), shard(cid)))));
+        a.push(("gsi3sk", json!(format!("{}#{cid}", sortable(deadline)))));
+    }
+    a
 }
 
 /// An entity as stored, with the version its next write must condition on.
@@ -117,16 +205,11 @@ pub fn application_writes(
     events: &[Event],
     actor: &Actor,
     now: OffsetDateTime,
+    (project, district): (&Project, &District),
 ) -> Result<Vec<Write>, StoreError> {
     let ver = prev.map_or(1, |v| v + 1);
     let key = keys::application(&app.candidate_id, app.project.as_str());
-    let mut extra = vec![];
-    if let Some(code) = &app.verification_code {
-        // Sparse: only a submitted application is findable by code; a withdrawn one is not (R20).
-        extra.push(("gsi1pk", json!(keys::vcode(code))));
-        extra.push(("gsi1sk", json!("APP")));
-    }
-    let item = encode(&key, "application", ver, app, &extra)?;
+    let item = encode(&key, "application", ver, app, &index_attrs(app, project, district))?;
     let cond = prev.map_or(Cond::NotExists, Cond::Version);
     let mut writes = vec![Write::Put { item, cond }];
     for (n, event) in events.iter().enumerate() {

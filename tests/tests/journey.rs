@@ -186,6 +186,20 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     let table = &app.running.deps.table;
     assert!(table.query(&by_code(&first_code)).await.unwrap().items.is_empty());
     assert_eq!(table.query(&by_code(&second_code)).await.unwrap().items.len(), 1);
+    // The sweep finds it by district and deadline shard (R23); the confirmation deadline is the key.
+    let cid = token.split('.').next().unwrap();
+    let due = shared::ports::Query {
+        index: Some(shared::ports::Index::Gsi3),
+        pk: shared::store::keys::due("2025-health", "41", shared::store::shard(cid)),
+        sk_prefix: None,
+        descending: false,
+        limit: 10,
+        cursor: None,
+    };
+    let found = table.query(&due).await.unwrap().items;
+    assert_eq!(found.len(), 1);
+    let deadline = time::macros::datetime!(2024-12-20 17:00 +08:00).unix_timestamp();
+    assert_eq!(found[0]["gsi3sk"], format!("{deadline:012}#{cid}"));
 
     // Logout revokes the session server-side.
     let (s, _) = app.call("DELETE", "/v1/sessions/current", Some(&token), None).await;
@@ -451,7 +465,9 @@ async fn a_stale_write_loses_to_the_write_that_came_first(app: TestApp) {
     assert_eq!(page(&app, &token, "site", site("4101")).await.0, 200);
     // …so a writer still holding the old version must fail, and change nothing.
     let actor = shared::domain::application::Actor::System;
-    let writes = application_writes(&read.value, Some(read.ver), &[], &actor, e2e::NOW).unwrap();
+    let r = &app.running.deps.reference;
+    let ctx = (&r.projects[&read.value.project], &r.districts[&read.value.district]);
+    let writes = application_writes(&read.value, Some(read.ver), &[], &actor, e2e::NOW, ctx).unwrap();
     let r = table.transact(writes).await;
     assert!(matches!(r, Err(shared::ports::StoreError::Conflict { at: 0, .. })), "{r:?}");
     let (_, v) = app.call("GET", P, Some(&token), None).await;

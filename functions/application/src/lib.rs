@@ -244,8 +244,14 @@ async fn execute(
     for e in &decision.events {
         new.apply(e, now);
     }
-    let writes =
-        application_writes(&new, Some(app.ver), &decision.events, &Actor::Candidate(candidate.id.clone()), now)?;
+    let writes = application_writes(
+        &new,
+        Some(app.ver),
+        &decision.events,
+        &Actor::Candidate(candidate.id.clone()),
+        now,
+        (project, district),
+    )?;
     match deps.table.transact(writes).await {
         Ok(()) => Ok((new, decision.warnings)),
         Err(StoreError::Conflict { .. }) => Err(Refusal::concurrent()),
@@ -300,7 +306,8 @@ async fn create(deps: &Deps, req: &Request) -> Result<HttpResponse, Refusal> {
     let is_hist = hist.is_some();
     let app = Application::new(&cid, project.id.clone(), district_code.clone(), hist, now);
     let events = [Event::Created { district: district_code, historical: is_hist }];
-    let writes = application_writes(&app, None, &events, &Actor::Candidate(cid), now)?;
+    let district = deps.reference.districts.get(&app.district).ok_or_else(Refusal::internal)?;
+    let writes = application_writes(&app, None, &events, &Actor::Candidate(cid), now, (project, district))?;
     match deps.table.transact(writes).await {
         Ok(()) => {}
         Err(StoreError::Conflict { .. }) => return Err(Refusal::conflict("APPLICATION_EXISTS", "已报名该考试项目")),
