@@ -75,8 +75,8 @@ async fn main() {
             Some(json!({"account": account, "password": "Bench2025pass"})),
         )
         .await;
-        let t = v["token"].as_str().unwrap().to_string();
-        let t = Some(t.as_str());
+        let token = v["token"].as_str().unwrap().to_string();
+        let t = Some(token.as_str());
         step(
             &app,
             &mut out,
@@ -123,7 +123,7 @@ async fn main() {
             step(&app, &mut out, name, "PUT", &format!("{P}/pages/{page}"), t, Some(body)).await;
         }
         // A replacement photo needs an S3 upload; the registered one keeps this about the table.
-        let key = app.upload_photo(t.unwrap(), "/v1/account/photo/upload-url", 358, 441, 60_000).await;
+        let key = app.upload_photo(&token, "/v1/account/photo/upload-url", 358, 441, 60_000).await;
         app.call("PUT", "/v1/account/photo", t, Some(json!({"key": key}))).await;
         step(&app, &mut out, "photo", "PUT", &format!("{P}/photo"), t, Some(json!({"source": "registered"}))).await;
         step(&app, &mut out, "submit", "POST", &format!("{P}/submit"), t, None).await;
