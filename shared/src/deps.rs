@@ -106,10 +106,12 @@ impl Deps {
         Ok((deps, Embedded { objects, queue, face }))
     }
 
-    /// The AWS adapters (DynamoDB, S3, SQS) from one shared SDK config, loaded once. Each client
-    /// makes one cheap call here so its TLS connection is open before the first request: init
-    /// pays ~10–30 ms once instead of the first candidate paying it (and init time outside a
-    /// request is what provisioned concurrency pre-pays during the rush).
+    /// The AWS adapters (DynamoDB, S3, SQS) from one shared SDK config, loaded once. The table
+    /// client makes one cheap call here so its TLS connection is open before the first request:
+    /// init pays ~10–30 ms once instead of the first candidate paying it (and init time outside a
+    /// request is what provisioned concurrency pre-pays during the rush). The queue is not warmed:
+    /// no function sends to it yet, and none holds an SQS permission it doesn't use — the
+    /// reminder work warms it (`SqsQueue::warm`) in the functions that send.
     pub async fn aws(
         settings: &AwsSettings,
         clock: Arc<dyn Clock>,
@@ -132,7 +134,7 @@ impl Deps {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let table = Arc::new(DynamoTable::new(dynamo, &settings.table));
         let queue = Arc::new(SqsQueue::new(sqs, &settings.queue_url));
-        tokio::join!(table.warm(), queue.warm());
+        table.warm().await;
         let objects =
             Arc::new(S3Objects::new(s3, &settings.bucket, &region, credentials, settings.endpoint.as_deref()));
         Ok(Deps {
@@ -149,14 +151,15 @@ impl Deps {
     }
 
     /// What a Lambda builds at cold start: the AWS adapters when `TABLE_NAME` is set (with
-    /// `BUCKET_NAME`, `QUEUE_URL`, `ID_PEPPER`, and `AWS_ENDPOINT_URL` for an emulator), else the
+    /// `BUCKET_NAME`, `QUEUE_URL`, `ID_PEPPER_SECRET_ARN` or `ID_PEPPER`, and `AWS_ENDPOINT_URL`
+    /// for an emulator), else the
     /// embedded store under `DATA_DIR` (default `/tmp/exam-data`), which `cargo lambda watch` uses.
     pub async fn from_env() -> Result<Deps, ConfigError> {
         match AwsSettings::from_env()? {
             Some(settings) => {
-                let pepper = std::env::var("ID_PEPPER").map_err(|_| ConfigError::Env("ID_PEPPER is not set".into()))?;
+                let pepper = id_pepper(&settings).await?;
                 if pepper.len() < 32 {
-                    return Err(ConfigError::Env("ID_PEPPER must be at least 32 characters".into()));
+                    return Err(ConfigError::Env("the ID pepper must be at least 32 characters".into()));
                 }
                 let unconfigured = Arc::new(Unconfigured);
                 Self::aws(&settings, Arc::new(SystemClock), unconfigured.clone(), unconfigured, pepper.as_bytes()).await
@@ -169,6 +172,26 @@ impl Deps {
             }
         }
     }
+}
+
+/// The key candidate ids are hashed with: from Secrets Manager (`ID_PEPPER_SECRET_ARN`) on AWS,
+/// so it never sits in the function's configuration in clear; `ID_PEPPER` directly elsewhere.
+async fn id_pepper(settings: &AwsSettings) -> Result<String, ConfigError> {
+    if let Ok(arn) = std::env::var("ID_PEPPER_SECRET_ARN") {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(e) = &settings.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        let client = aws_sdk_secretsmanager::Client::new(&loader.load().await);
+        let out = client.get_secret_value().secret_id(&arn).send().await.map_err(|e| {
+            ConfigError::Env(format!(
+                "reading the ID pepper secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+        return out.secret_string.ok_or_else(|| ConfigError::Env("the ID pepper secret has no string value".into()));
+    }
+    std::env::var("ID_PEPPER").map_err(|_| ConfigError::Env("neither ID_PEPPER_SECRET_ARN nor ID_PEPPER is set".into()))
 }
 
 /// Where the AWS resources are.

@@ -170,3 +170,42 @@ fn cargo_lambda_watch_routes_every_path_to_its_function() {
         assert!(router.lines().any(|l| l.trim() == line), "Cargo.toml router lacks {line}");
     }
 }
+
+/// `infra/template.yaml` deploys every function crate and routes every path to its function.
+#[test]
+fn the_template_deploys_every_function_and_routes_every_path() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
+    let lines: Vec<&str> = template.lines().collect();
+    for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            template.contains(&format!("CodeUri: ../functions/{name}\n")),
+            "no function in the template builds functions/{name}"
+        );
+        assert!(template.contains(&format!("Binary: {name}\n")), "no BuildProperties.Binary for {name}");
+    }
+    // The resource a line belongs to: the nearest `  <Name>:` above it at resource indentation.
+    let resource_of = |i: usize| {
+        lines[..i]
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':'))
+            .map(|l| l.trim().trim_end_matches(':'))
+    };
+    for r in ROUTES {
+        let want =
+            [format!("Path: {}, Method: {}", r.path, r.method), format!("Path: \"{}\", Method: {}", r.path, r.method)];
+        let i = lines
+            .iter()
+            .position(|l| want.iter().any(|w| l.contains(w.as_str())))
+            .unwrap_or_else(|| panic!("{} {} has no route in the HTTP API", r.method, r.path));
+        let function = match r.function {
+            Function::Login => "LoginFunction",
+            Function::Application => "ApplicationFunction",
+        };
+        assert_eq!(resource_of(i), Some(function), "{} {} routes to the wrong function", r.method, r.path);
+    }
+    let api_events = lines.iter().filter(|l| l.contains("Type: HttpApi")).count();
+    assert_eq!(api_events, ROUTES.len(), "the template routes paths the handlers don't serve");
+}
