@@ -119,11 +119,13 @@ impl Deps {
         wechat: Arc<dyn WechatLogin>,
         id_pepper: &[u8],
     ) -> Result<Deps, ConfigError> {
+        let started = std::time::Instant::now();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(e) = &settings.endpoint {
             loader = loader.endpoint_url(e);
         }
         let sdk = loader.load().await;
+        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: sdk config loaded");
         let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".into());
         let credentials =
             sdk.credentials_provider().ok_or_else(|| ConfigError::Env("no AWS credentials provider".into()))?;
@@ -134,7 +136,14 @@ impl Deps {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let table = Arc::new(DynamoTable::new(dynamo, &settings.table));
         let queue = Arc::new(SqsQueue::new(sqs, &settings.queue_url));
-        table.warm().await;
+        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: clients built");
+        // WARM_CONNECTIONS=0 skips the warm-up: for on-demand cold starts the first request opens
+        // the connection anyway, so warming only moves the cost; with provisioned concurrency it
+        // removes it from the first request entirely. On by default.
+        if std::env::var("WARM_CONNECTIONS").map_or(true, |v| v != "0") {
+            table.warm().await;
+            tracing::debug!(us = started.elapsed().as_micros() as u64, "init: table connection warm");
+        }
         let objects =
             Arc::new(S3Objects::new(s3, &settings.bucket, &region, credentials, settings.endpoint.as_deref()));
         Ok(Deps {
@@ -144,7 +153,11 @@ impl Deps {
             clock,
             identity,
             wechat,
-            reference: Arc::new(Reference::load_default()?),
+            reference: {
+                let r = Arc::new(Reference::load_default()?);
+                tracing::debug!(us = started.elapsed().as_micros() as u64, "init: reference data loaded");
+                r
+            },
             id_pepper: Arc::from(id_pepper),
             session_ttl: time::Duration::hours(SESSION_HOURS),
         })
