@@ -4,6 +4,7 @@
 use crate::adapters::dynamo::DynamoTable;
 use crate::adapters::local::{LocalFaceId, LocalObjects, LocalQueue, LocalWechat, SystemClock};
 use crate::adapters::s3::S3Objects;
+use crate::adapters::sdk::OnFirstUse;
 use crate::adapters::sqlite::SqliteTable;
 use crate::adapters::sqs::SqsQueue;
 use crate::ports::{Clock, IdentityVerifier, ObjectStore, Queue, Table, WechatLogin};
@@ -106,10 +107,9 @@ impl Deps {
         Ok((deps, Embedded { objects, queue, face }))
     }
 
-    /// The AWS adapters (DynamoDB, S3, SQS) from one shared SDK config, loaded once. The table
-    /// client makes one cheap call here so its TLS connection is open before the first request:
-    /// init pays ~10–30 ms once instead of the first candidate paying it (and init time outside a
-    /// request is what provisioned concurrency pre-pays during the rush). The queue is not warmed:
+    /// The AWS adapters (DynamoDB, S3, SQS) on one hand-built SDK config (`adapters::sdk`). The
+    /// table's connection is opened in init only under provisioned concurrency ([`WarmUp`]).
+    /// The queue is not warmed:
     /// no function sends to it yet, and none holds an SQS permission it doesn't use — the
     /// reminder work warms it (`SqsQueue::warm`) in the functions that send.
     pub async fn aws(
@@ -120,27 +120,36 @@ impl Deps {
         id_pepper: &[u8],
     ) -> Result<Deps, ConfigError> {
         let started = std::time::Instant::now();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(e) = &settings.endpoint {
-            loader = loader.endpoint_url(e);
-        }
-        let sdk = loader.load().await;
-        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: sdk config loaded");
-        let region = sdk.region().map(ToString::to_string).unwrap_or_else(|| "us-east-1".into());
+        let sdk = crate::adapters::sdk::config(settings.endpoint.as_deref())?;
+        Self::aws_with(&sdk, settings, clock, identity, wechat, id_pepper, started).await
+    }
+
+    async fn aws_with(
+        sdk: &aws_types::SdkConfig,
+        settings: &AwsSettings,
+        clock: Arc<dyn Clock>,
+        identity: Arc<dyn IdentityVerifier>,
+        wechat: Arc<dyn WechatLogin>,
+        id_pepper: &[u8],
+        started: std::time::Instant,
+    ) -> Result<Deps, ConfigError> {
+        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: sdk config built");
+        let region = sdk.region().map(ToString::to_string).unwrap_or_default();
         let credentials =
             sdk.credentials_provider().ok_or_else(|| ConfigError::Env("no AWS credentials provider".into()))?;
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        // Each SDK client is built on first use (a few hundred microseconds each): the table's by
+        // the warm-up below or the first request, S3 and SQS only on the paths that need them.
+        let dynamo_conf = aws_sdk_dynamodb::Config::from(sdk);
+        let dynamo = OnFirstUse::new(move || aws_sdk_dynamodb::Client::from_conf(dynamo_conf.clone()));
         // Emulators serve buckets by path; AWS by virtual host.
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.endpoint.is_some()).build();
-        let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(settings.endpoint.is_some()).build();
+        let s3 = OnFirstUse::new(move || aws_sdk_s3::Client::from_conf(s3_conf.clone()));
+        let sqs_conf = aws_sdk_sqs::Config::from(sdk);
+        let sqs = OnFirstUse::new(move || aws_sdk_sqs::Client::from_conf(sqs_conf.clone()));
         let table = Arc::new(DynamoTable::new(dynamo, &settings.table));
         let queue = Arc::new(SqsQueue::new(sqs, &settings.queue_url));
-        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: clients built");
-        // WARM_CONNECTIONS=0 skips the warm-up: for on-demand cold starts the first request opens
-        // the connection anyway, so warming only moves the cost; with provisioned concurrency it
-        // removes it from the first request entirely. On by default.
-        if std::env::var("WARM_CONNECTIONS").map_or(true, |v| v != "0") {
+        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: adapters ready");
+        if WarmUp::from_env() == WarmUp::Wait {
             table.warm().await;
             tracing::debug!(us = started.elapsed().as_micros() as u64, "init: table connection warm");
         }
@@ -170,12 +179,16 @@ impl Deps {
     pub async fn from_env() -> Result<Deps, ConfigError> {
         match AwsSettings::from_env()? {
             Some(settings) => {
-                let pepper = id_pepper(&settings).await?;
+                let started = std::time::Instant::now();
+                tracing::debug!("init: start");
+                let sdk = crate::adapters::sdk::config(settings.endpoint.as_deref())?;
+                let pepper = id_pepper(&sdk).await?;
                 if pepper.len() < 32 {
                     return Err(ConfigError::Env("the ID pepper must be at least 32 characters".into()));
                 }
                 let unconfigured = Arc::new(Unconfigured);
-                Self::aws(&settings, Arc::new(SystemClock), unconfigured.clone(), unconfigured, pepper.as_bytes()).await
+                let (clock, pepper) = (Arc::new(SystemClock), pepper.as_bytes());
+                Self::aws_with(&sdk, &settings, clock, unconfigured.clone(), unconfigured, pepper, started).await
             }
             None => {
                 let dir =
@@ -189,13 +202,9 @@ impl Deps {
 
 /// The key candidate ids are hashed with: from Secrets Manager (`ID_PEPPER_SECRET_ARN`) on AWS,
 /// so it never sits in the function's configuration in clear; `ID_PEPPER` directly elsewhere.
-async fn id_pepper(settings: &AwsSettings) -> Result<String, ConfigError> {
+async fn id_pepper(sdk: &aws_types::SdkConfig) -> Result<String, ConfigError> {
     if let Ok(arn) = std::env::var("ID_PEPPER_SECRET_ARN") {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(e) = &settings.endpoint {
-            loader = loader.endpoint_url(e);
-        }
-        let client = aws_sdk_secretsmanager::Client::new(&loader.load().await);
+        let client = aws_sdk_secretsmanager::Client::new(sdk);
         let out = client.get_secret_value().secret_id(&arn).send().await.map_err(|e| {
             ConfigError::Env(format!(
                 "reading the ID pepper secret: {}",
@@ -205,6 +214,34 @@ async fn id_pepper(settings: &AwsSettings) -> Result<String, ConfigError> {
         return out.secret_string.ok_or_else(|| ConfigError::Env("the ID pepper secret has no string value".into()));
     }
     std::env::var("ID_PEPPER").map_err(|_| ConfigError::Env("neither ID_PEPPER_SECRET_ARN nor ID_PEPPER is set".into()))
+}
+
+/// Whether init opens the table connection (DNS, TCP, TLS) before the first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WarmUp {
+    /// On demand (the default): the invocation that caused the cold start is already waiting
+    /// for init, and its first table call would wait for the same handshake, so an extra call in
+    /// init only adds a round trip and CPU to the cold start (and one for a first request that
+    /// never reads the table). The first table call opens the connection.
+    Off,
+    /// Provisioned concurrency: init runs ahead of any request and is pre-paid, so the
+    /// handshake happens there and no request waits for it. `WARM_CONNECTIONS=1` forces it.
+    Wait,
+}
+
+impl WarmUp {
+    fn from_env() -> WarmUp {
+        let warm = std::env::var("WARM_CONNECTIONS").ok();
+        Self::decide(warm.as_deref(), std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").ok().as_deref())
+    }
+
+    fn decide(warm: Option<&str>, init_type: Option<&str>) -> WarmUp {
+        match (warm, init_type) {
+            (Some("0"), _) => WarmUp::Off,
+            (Some("1"), _) | (_, Some("provisioned-concurrency" | "snap-start")) => WarmUp::Wait,
+            _ => WarmUp::Off,
+        }
+    }
 }
 
 /// Where the AWS resources are.
@@ -269,4 +306,19 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WarmUp;
+
+    #[test]
+    fn warm_up_waits_only_where_init_is_prepaid() {
+        assert_eq!(WarmUp::decide(None, Some("provisioned-concurrency")), WarmUp::Wait);
+        assert_eq!(WarmUp::decide(None, Some("on-demand")), WarmUp::Off);
+        assert_eq!(WarmUp::decide(None, None), WarmUp::Off);
+        assert_eq!(WarmUp::decide(Some("1"), Some("on-demand")), WarmUp::Wait);
+        // Switched off wins over every initialisation type.
+        assert_eq!(WarmUp::decide(Some("0"), Some("provisioned-concurrency")), WarmUp::Off);
+    }
 }

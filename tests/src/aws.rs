@@ -12,13 +12,10 @@ pub fn moto_endpoint() -> String {
     }
 }
 
-async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::for_tests())
-        .load()
-        .await
+/// The same hand-built SDK configuration the functions use (region and keys from the
+/// environment `scripts/with-moto` sets), pointed at the emulator.
+async fn sdk() -> aws_types::SdkConfig {
+    shared::adapters::sdk::config(Some(&moto_endpoint())).expect("scripts/with-moto exports AWS_REGION and keys")
 }
 
 pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {

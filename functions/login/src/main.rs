@@ -3,7 +3,9 @@
 use lambda_http::{Error, service_fn};
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: Lambda sends an environment one invocation at a time, so worker threads would
+// only add start-up time (and idle stacks) to every cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::deps::init_tracing();
     // Fail at cold start, not on the first request, when configuration is wrong.

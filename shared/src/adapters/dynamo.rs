@@ -5,6 +5,7 @@
 //! DynamoDB returns it, and the failing position in a transaction), throttling that survived the
 //! SDK's retries is `Throttled`, anything else `Unavailable` with the error chain for the log.
 
+use crate::adapters::sdk::OnFirstUse;
 use crate::ports::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -19,13 +20,13 @@ use std::collections::HashMap;
 type Attrs = HashMap<String, AttributeValue>;
 
 pub struct DynamoTable {
-    client: Client,
+    client: OnFirstUse<Client>,
     table: String,
 }
 
 impl DynamoTable {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoTable { client, table: table.into() }
+    pub fn new(client: impl Into<OnFirstUse<Client>>, table: impl Into<String>) -> Self {
+        DynamoTable { client: client.into(), table: table.into() }
     }
 
     /// One cheap data-plane read so the TLS connection is open before the first request
@@ -115,6 +116,7 @@ impl Table for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
+            .get()
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
@@ -147,7 +149,7 @@ impl Table for DynamoTable {
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let out = self.client.batch_get_item().request_items(&self.table, ka).send().await.map_err(other)?;
+            let out = self.client.get().batch_get_item().request_items(&self.table, ka).send().await.map_err(other)?;
             for attrs in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                 let item = from_attrs(attrs)?;
                 if let Some(k) = Key::of(&item) {
@@ -170,6 +172,7 @@ impl Table for DynamoTable {
         let Condition { expr, names, values } = condition(cond);
         let r = self
             .client
+            .get()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_attrs(&item)?))
@@ -196,6 +199,7 @@ impl Table for DynamoTable {
         let Condition { expr, names, values } = condition(cond);
         let r = self
             .client
+            .get()
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
@@ -279,7 +283,7 @@ impl Table for DynamoTable {
             };
             items.push(item);
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self.client.get().transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(se)) if se.err().is_transaction_canceled_exception() => {
                 let reasons = match se.into_err() {
@@ -326,6 +330,7 @@ impl Table for DynamoTable {
         let start = q.cursor.as_deref().map(decode_cursor).transpose()?;
         let out = self
             .client
+            .get()
             .query()
             .table_name(&self.table)
             .set_index_name(q.index.map(|i| index_name(i).to_string()))

@@ -4,5 +4,6 @@
 pub mod dynamo;
 pub mod local;
 pub mod s3;
+pub mod sdk;
 pub mod sqlite;
 pub mod sqs;

@@ -5,6 +5,7 @@
 //! The policy is signed with the `aws-sigv4` signing-key primitives (the Rust SDK has no
 //! presigned-POST API); `sign_policy` is checked against AWS's published example.
 
+use crate::adapters::sdk::OnFirstUse;
 use crate::ports::{ObjectMeta, ObjectStore, StoreError, UploadPolicy, UploadTicket};
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -18,7 +19,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 pub struct S3Objects {
-    client: Client,
+    /// Only reads (head, presigned GET) use the client; issuing an upload ticket signs locally.
+    client: OnFirstUse<Client>,
     bucket: String,
     region: String,
     credentials: SharedCredentialsProvider,
@@ -29,7 +31,7 @@ pub struct S3Objects {
 
 impl S3Objects {
     pub fn new(
-        client: Client,
+        client: impl Into<OnFirstUse<Client>>,
         bucket: &str,
         region: &str,
         credentials: SharedCredentialsProvider,
@@ -41,7 +43,13 @@ impl S3Objects {
             None if region.starts_with("cn-") => format!("https://{bucket}.s3.{region}.amazonaws.com.cn"),
             None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
         };
-        S3Objects { client, bucket: bucket.to_string(), region: region.to_string(), credentials, upload_url }
+        S3Objects {
+            client: client.into(),
+            bucket: bucket.to_string(),
+            region: region.to_string(),
+            credentials,
+            upload_url,
+        }
     }
 }
 
@@ -128,12 +136,13 @@ impl ObjectStore for S3Objects {
     async fn download_url(&self, key: &str, expires_in_secs: u32, _now: OffsetDateTime) -> Result<String, StoreError> {
         let cfg = PresigningConfig::expires_in(Duration::from_secs(expires_in_secs.into()))
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let req = self.client.get_object().bucket(&self.bucket).key(key).presigned(cfg).await.map_err(unavailable)?;
+        let req =
+            self.client.get().get_object().bucket(&self.bucket).key(key).presigned(cfg).await.map_err(unavailable)?;
         Ok(req.uri().to_string())
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+        match self.client.get().head_object().bucket(&self.bucket).key(key).send().await {
             Ok(o) => Ok(Some(ObjectMeta {
                 bytes: o.content_length.unwrap_or(0).max(0) as u64,
                 content_type: o.content_type,
@@ -146,6 +155,7 @@ impl ObjectStore for S3Objects {
     async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError> {
         let out = self
             .client
+            .get()
             .get_object()
             .bucket(&self.bucket)
             .key(key)

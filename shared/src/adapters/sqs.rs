@@ -2,6 +2,7 @@
 //! Entries SQS refuses in a batch are retried once; SQS is at-least-once, so a retry that
 //! duplicates a message is absorbed by the idempotent consumer.
 
+use crate::adapters::sdk::OnFirstUse;
 use crate::ports::{Queue, QueueMessage, StoreError};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -9,18 +10,18 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 pub struct SqsQueue {
-    client: Client,
+    client: OnFirstUse<Client>,
     queue_url: String,
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        SqsQueue { client, queue_url: queue_url.into() }
+    pub fn new(client: impl Into<OnFirstUse<Client>>, queue_url: impl Into<String>) -> Self {
+        SqsQueue { client: client.into(), queue_url: queue_url.into() }
     }
 
     /// Opens the connection at cold start with a cheap attribute read.
     pub async fn warm(&self) {
-        let _ = self.client.get_queue_attributes().queue_url(&self.queue_url).send().await;
+        let _ = self.client.get().get_queue_attributes().queue_url(&self.queue_url).send().await;
     }
 
     fn entry(id: usize, m: &QueueMessage) -> Result<SendMessageBatchRequestEntry, StoreError> {
@@ -54,6 +55,7 @@ impl Queue for SqsQueue {
             let entries = pending.iter().map(|i| Self::entry(*i, &messages[*i])).collect::<Result<Vec<_>, _>>()?;
             let out = self
                 .client
+                .get()
                 .send_message_batch()
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))

@@ -83,6 +83,11 @@ async fn one_run(bootstrap: &str, event: &str) -> Result<(Duration, u64), String
         }
     });
     let start = Instant::now();
+    if std::env::var_os("COLDSTART_STDERR").is_some() {
+        // Lines up with the functions' log timestamps, to see where init time goes.
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        eprintln!("coldstart: spawning at {}.{:06} (unix seconds)", since_epoch.as_secs(), since_epoch.subsec_micros());
+    }
     let mut child = tokio::process::Command::new(bootstrap)
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "coldstart")
@@ -90,6 +95,11 @@ async fn one_run(bootstrap: &str, event: &str) -> Result<(Duration, u64), String
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "coldstart")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/coldstart")
+        // Lambda says how the environment was started; the functions warm up accordingly.
+        .env(
+            "AWS_LAMBDA_INITIALIZATION_TYPE",
+            std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").unwrap_or_else(|_| "on-demand".into()),
+        )
         .stdout(Stdio::null())
         // COLDSTART_STDERR=1 shows the functions' logs (with RUST_LOG=debug, their init phases).
         .stderr(if std::env::var_os("COLDSTART_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
@@ -111,7 +121,7 @@ async fn one_run(bootstrap: &str, event: &str) -> Result<(Duration, u64), String
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(15);
+    let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(15).max(1);
     let specs: Vec<(String, String, String)> = args
         .filter_map(|a| {
             let (name, rest) = a.split_once('=')?;
@@ -123,28 +133,30 @@ async fn main() {
         eprintln!("usage: coldstart <runs> <name>=<bootstrap>:<event.json> …  (the first is the baseline)");
         std::process::exit(2);
     }
-    let mut baseline = None;
-    println!(
-        "{:<14} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8}",
-        "function", "runs", "median", "min", "max", "peak RSS", "ratio"
-    );
-    for (name, bin, event_path) in &specs {
-        let event = match std::fs::read_to_string(event_path) {
-            Ok(e) => e,
+    let mut events = vec![];
+    for (_, _, event_path) in &specs {
+        match std::fs::read_to_string(event_path) {
+            Ok(e) => events.push(e),
             Err(e) => {
                 eprintln!("{event_path}: {e}");
                 std::process::exit(1);
             }
-        };
-        let mut times = vec![];
-        let mut rss = 0;
-        // One unmeasured run: the first start after a build pays the page cache, not init.
-        let _ = one_run(bin, &event).await;
-        for _ in 0..runs {
-            match one_run(bin, &event).await {
+        }
+    }
+    // One unmeasured start each: the first start after a build pays the page cache, not init.
+    for ((_, bin, _), event) in specs.iter().zip(&events) {
+        let _ = one_run(bin, event).await;
+    }
+    // Rounds, each starting every function once, so that drift in the machine's load (it is
+    // shared and noisy) falls on all of them alike instead of on whichever ran last.
+    let mut times = vec![vec![]; specs.len()];
+    let mut rss = vec![0; specs.len()];
+    for _ in 0..runs {
+        for (i, ((name, bin, _), event)) in specs.iter().zip(&events).enumerate() {
+            match one_run(bin, event).await {
                 Ok((t, r)) => {
-                    times.push(t);
-                    rss = rss.max(r);
+                    times[i].push(t);
+                    rss[i] = rss[i].max(r);
                 }
                 Err(e) => {
                     eprintln!("{name}: {e}");
@@ -152,6 +164,14 @@ async fn main() {
                 }
             }
         }
+    }
+    println!(
+        "{:<14} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "function", "runs", "median", "min", "max", "peak RSS", "ratio"
+    );
+    let mut baseline = None;
+    for (i, (name, _, _)) in specs.iter().enumerate() {
+        let times = &mut times[i];
         times.sort();
         let median = times[times.len() / 2];
         let base = *baseline.get_or_insert(median);
@@ -160,7 +180,7 @@ async fn main() {
             median,
             times[0],
             times[times.len() - 1],
-            rss,
+            rss[i],
             median.as_secs_f64() / base.as_secs_f64()
         );
     }
