@@ -139,13 +139,15 @@ impl Deps {
             sdk.credentials_provider().ok_or_else(|| ConfigError::Env("no AWS credentials provider".into()))?;
         // Each SDK client is built on first use (a few hundred microseconds each): the table's by
         // the warm-up below or the first request, S3 and SQS only on the paths that need them.
-        let dynamo_conf = aws_sdk_dynamodb::Config::from(sdk);
-        let dynamo = OnFirstUse::new(move || aws_sdk_dynamodb::Client::from_conf(dynamo_conf.clone()));
+        let conf = sdk.clone();
+        let dynamo = OnFirstUse::new(move || aws_sdk_dynamodb::Client::new(&conf));
         // Emulators serve buckets by path; AWS by virtual host.
-        let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(settings.endpoint.is_some()).build();
-        let s3 = OnFirstUse::new(move || aws_sdk_s3::Client::from_conf(s3_conf.clone()));
-        let sqs_conf = aws_sdk_sqs::Config::from(sdk);
-        let sqs = OnFirstUse::new(move || aws_sdk_sqs::Client::from_conf(sqs_conf.clone()));
+        let (conf, path_style) = (sdk.clone(), settings.endpoint.is_some());
+        let s3 = OnFirstUse::new(move || {
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(path_style).build())
+        });
+        let conf = sdk.clone();
+        let sqs = OnFirstUse::new(move || aws_sdk_sqs::Client::new(&conf));
         let table = Arc::new(DynamoTable::new(dynamo, &settings.table));
         let queue = Arc::new(SqsQueue::new(sqs, &settings.queue_url));
         tracing::debug!(us = started.elapsed().as_micros() as u64, "init: adapters ready");
