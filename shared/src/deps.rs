@@ -109,9 +109,8 @@ impl Deps {
 
     /// The AWS adapters (DynamoDB, S3, SQS) on one hand-built SDK config (`adapters::sdk`). The
     /// table's connection is opened in init only under provisioned concurrency ([`WarmUp`]).
-    /// The queue is not warmed:
-    /// no function sends to it yet, and none holds an SQS permission it doesn't use — the
-    /// reminder work warms it (`SqsQueue::warm`) in the functions that send.
+    /// The queue is not warmed: no function sends to it yet, and none holds an SQS permission it
+    /// doesn't use — the reminder work warms it (`SqsQueue::warm`) in the functions that send.
     pub async fn aws(
         settings: &AwsSettings,
         clock: Arc<dyn Clock>,
@@ -119,9 +118,8 @@ impl Deps {
         wechat: Arc<dyn WechatLogin>,
         id_pepper: &[u8],
     ) -> Result<Deps, ConfigError> {
-        let started = std::time::Instant::now();
         let sdk = crate::adapters::sdk::config(settings.endpoint.as_deref())?;
-        Self::aws_with(&sdk, settings, clock, identity, wechat, id_pepper, started).await
+        Self::aws_with(&sdk, settings, clock, identity, wechat, id_pepper).await
     }
 
     async fn aws_with(
@@ -131,9 +129,9 @@ impl Deps {
         identity: Arc<dyn IdentityVerifier>,
         wechat: Arc<dyn WechatLogin>,
         id_pepper: &[u8],
-        started: std::time::Instant,
     ) -> Result<Deps, ConfigError> {
-        tracing::debug!(us = started.elapsed().as_micros() as u64, "init: sdk config built");
+        // Init phases, in microseconds since the adapters started (`RUST_LOG=debug`).
+        let started = std::time::Instant::now();
         let region = sdk.region().map(ToString::to_string).unwrap_or_default();
         let credentials =
             sdk.credentials_provider().ok_or_else(|| ConfigError::Env("no AWS credentials provider".into()))?;
@@ -181,7 +179,6 @@ impl Deps {
     pub async fn from_env() -> Result<Deps, ConfigError> {
         match AwsSettings::from_env()? {
             Some(settings) => {
-                let started = std::time::Instant::now();
                 tracing::debug!("init: start");
                 let sdk = crate::adapters::sdk::config(settings.endpoint.as_deref())?;
                 let pepper = id_pepper(&sdk).await?;
@@ -190,7 +187,7 @@ impl Deps {
                 }
                 let unconfigured = Arc::new(Unconfigured);
                 let (clock, pepper) = (Arc::new(SystemClock), pepper.as_bytes());
-                Self::aws_with(&sdk, &settings, clock, unconfigured.clone(), unconfigured, pepper, started).await
+                Self::aws_with(&sdk, &settings, clock, unconfigured.clone(), unconfigured, pepper).await
             }
             None => {
                 let dir =
