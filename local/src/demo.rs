@@ -35,7 +35,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Result<(u16, Value), Refusal> {
-    let resp = login::handle(&r.deps, request(method, path, token, body)).await;
+    let resp = login::handle(&r.deps.accounts, request(method, path, token, body)).await;
     let status = resp.status().as_u16();
     let v = match resp.body() {
         Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),

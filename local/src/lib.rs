@@ -1,25 +1,31 @@
 //! The local all-in-one server: every HTTP function behind one loopback listener, at the paths
-//! API Gateway uses, on the embedded store. It composes the same handler code the Lambdas run;
-//! the only things it adds are what AWS would otherwise provide: the upload endpoint that S3's
-//! signed URLs point at (`/local-uploads/…`) and a face-ID token minter for demos.
+//! API Gateway uses, on the embedded store. It composes the same services and handlers the
+//! Lambdas run, with the embedded adapters and the WeChat login and face stand-ins in place of
+//! DynamoDB/S3 and WeChat; the only thing it adds is what S3 would otherwise provide: the upload
+//! endpoint the local signed URLs point at (`/local-uploads/…`).
 
 use bytes::Bytes;
+use edge::api::{Function, resolve};
+use edge::http::{json_response, method_not_allowed, query_param, refusal_response};
+use embedded::Embedded;
+use embedded::local::{LocalObjects, UploadGrant};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use serde_json::json;
-use shared::Deps;
-use shared::adapters::local::{LocalFaceId, LocalObjects, LocalWechat, UploadGrant};
-use shared::api::{Function, resolve};
-use shared::deps::AwsSettings;
+use services::accounts::Accounts;
+use services::applications::Applications;
+use services::config::{ConfigError, Env};
+use services::ports::{Clock, FaceVerifier, ObjectStore, WechatLogin};
+use shared::domain::values::percent_decode;
 use shared::error::Refusal;
-use shared::http::{json_response, percent_decode, refusal_response};
-use shared::ports::{Clock, Table};
+use shared::reference::Reference;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use store::Table;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -29,7 +35,9 @@ const MAX_REQUEST: usize = 8 << 20;
 /// Where state lives: the embedded default, or the AWS services (on AWS or an emulator).
 pub enum Backend {
     Embedded,
-    Aws(AwsSettings),
+    /// The AWS adapters, configured like a Lambda (`TABLE_NAME`, `BUCKET_NAME`, `AWS_REGION`,
+    /// keys, `AWS_ENDPOINT_URL` for an emulator); WeChat and face stay the local stand-ins.
+    Aws(Env),
 }
 
 /// Wraps the table port (e.g. to count round trips in tests).
@@ -45,17 +53,68 @@ pub struct Config {
     pub table_layer: Option<TableLayer>,
 }
 
-/// What only the local server has: the local object store (embedded backend) and the face-ID
-/// stand-in's token minter.
+/// Everything the functions are composed of here: both services, and the ports tests reach into.
+#[derive(Clone)]
+pub struct System {
+    pub accounts: Accounts,
+    pub apps: Applications,
+    pub table: Arc<dyn Table>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub clock: Arc<dyn Clock>,
+    pub reference: Arc<Reference>,
+    pub id_pepper: Arc<[u8]>,
+}
+
+impl System {
+    /// Both services on `table` and `objects`, with the installation's stand-ins and key.
+    pub fn compose(
+        table: Arc<dyn Table>,
+        objects: Arc<dyn ObjectStore>,
+        local: &Embedded,
+        clock: Arc<dyn Clock>,
+    ) -> Result<System, ConfigError> {
+        let reference = Arc::new(Reference::load_default()?);
+        let (wechat, face): (Arc<dyn WechatLogin>, Arc<dyn FaceVerifier>) = (local.wechat.clone(), local.face.clone());
+        Ok(System {
+            accounts: Accounts {
+                table: table.clone(),
+                objects: objects.clone(),
+                clock: clock.clone(),
+                reference: reference.clone(),
+                wechat,
+                face,
+                id_pepper: local.secret.clone(),
+                session_ttl: Accounts::new_session_ttl(),
+            },
+            apps: Applications {
+                table: table.clone(),
+                objects: objects.clone(),
+                clock: clock.clone(),
+                reference: reference.clone(),
+            },
+            table,
+            objects,
+            clock,
+            reference,
+            id_pepper: local.secret.clone(),
+        })
+    }
+
+    /// Everything on the embedded adapters of `local`.
+    pub fn embedded(local: &Embedded, clock: Arc<dyn Clock>) -> Result<System, ConfigError> {
+        Self::compose(local.table.clone(), local.objects.clone(), local, clock)
+    }
+}
+
+/// What only the local server has: the local object store (embedded backend).
 #[derive(Clone)]
 pub struct Locals {
     pub objects: Option<Arc<LocalObjects>>,
-    pub face: Arc<LocalFaceId>,
 }
 
 pub struct Running {
     pub addr: SocketAddr,
-    pub deps: Deps,
+    pub deps: System,
     pub locals: Locals,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -74,11 +133,13 @@ impl Running {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Config(#[from] shared::deps::ConfigError),
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Embedded(#[from] embedded::EmbeddedError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Import(#[from] shared::history_import::ImportError),
+    Import(#[from] services::history_import::ImportError),
     #[error("demo seed: {0}")]
     Seed(String),
 }
@@ -90,23 +151,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let base = format!("http://{addr}");
-    let (mut deps, locals) = match &config.backend {
+    // The stand-ins and the ID-hashing key of this installation, on either backend.
+    let local = Embedded::open(&config.data_dir, &base)?;
+    local.objects.set_base_url(&base);
+    let (mut table, objects, locals): (Arc<dyn Table>, Arc<dyn ObjectStore>, Locals) = match &config.backend {
         Backend::Embedded => {
-            let (deps, embedded) = Deps::embedded(&config.data_dir, &base, config.clock.clone())?;
-            embedded.objects.set_base_url(&base);
-            (deps, Locals { objects: Some(embedded.objects), face: embedded.face })
+            (local.table.clone(), local.objects.clone(), Locals { objects: Some(local.objects.clone()) })
         }
-        Backend::Aws(settings) => {
-            let secret = shared::deps::local_secret(&config.data_dir)?;
-            let face = Arc::new(LocalFaceId::new(&secret));
-            let deps = Deps::aws(settings, config.clock.clone(), face.clone(), Arc::new(LocalWechat), &secret).await?;
-            (deps, Locals { objects: None, face })
+        Backend::Aws(env) => {
+            let aws = aws_adapters::Aws::from_env(env)?;
+            let table = Arc::new(aws_adapters::dynamo::DynamoTable::from_env(&aws, env).await?);
+            let objects = Arc::new(aws_adapters::s3::S3Objects::from_env(&aws, env)?);
+            (table, objects, Locals { objects: None })
         }
     };
     if let Some(layer) = config.table_layer {
-        deps.table = layer(deps.table.clone());
+        table = layer(table);
     }
-    let n = shared::history_import::import(
+    let deps = System::compose(table, objects, &local, config.clock.clone())?;
+    let n = services::history_import::import(
         deps.table.as_ref(),
         &deps.id_pepper,
         include_str!("../../shared/reference/history-2024.jsonl"),
@@ -171,7 +234,7 @@ async fn to_lambda(req: hyper::Request<hyper::body::Incoming>) -> Result<lambda_
     Ok(lambda_http::Request::from_parts(parts, body))
 }
 
-async fn serve(deps: &Deps, locals: &Locals, req: hyper::Request<hyper::body::Incoming>) -> HyperResponse {
+async fn serve(deps: &System, locals: &Locals, req: hyper::Request<hyper::body::Incoming>) -> HyperResponse {
     let path = req.uri().path().to_string();
     let req = match to_lambda(req).await {
         Ok(r) => r,
@@ -180,17 +243,14 @@ async fn serve(deps: &Deps, locals: &Locals, req: hyper::Request<hyper::body::In
     if let (Some(key), Some(objects)) = (path.strip_prefix("/local-uploads/"), &locals.objects) {
         return to_hyper(local_object(deps, objects, &percent_decode(key), &req));
     }
-    if path == "/local/face-token" {
-        return to_hyper(face_token(&locals.face, &req));
-    }
     if path == "/healthz" {
         return to_hyper(json_response(200, &json!({"ok": true})));
     }
-    let segments = shared::http::segments(&req);
+    let segments = edge::http::segments(&req);
     let function = resolve(req.method().as_str(), &segments).map(|(r, _)| r.function);
     let resp = match function {
-        Ok(Function::Login) => login::handle(deps, req).await,
-        Ok(Function::Application) => application::handle(deps, req).await,
+        Ok(Function::Login) => login::handle(&deps.accounts, req).await,
+        Ok(Function::Application) => application::handle(&deps.apps, req).await,
         Err(e) => refusal_response(&e),
     };
     to_hyper(resp)
@@ -198,19 +258,19 @@ async fn serve(deps: &Deps, locals: &Locals, req: hyper::Request<hyper::body::In
 
 /// What S3 does on AWS: accept a PUT to a signed URL, or serve a GET from one.
 fn local_object(
-    deps: &Deps,
+    deps: &System,
     objects: &LocalObjects,
     key: &str,
     req: &lambda_http::Request,
 ) -> lambda_http::Response<Body> {
-    let q = |n: &str| shared::http::query_param(req, n);
+    let q = |n: &str| query_param(req, n);
     let now = deps.clock.now();
     let result = match *req.method() {
         lambda_http::http::Method::PUT => {
             let grant = UploadGrant::from_query(req.uri().query().unwrap_or(""));
             let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok());
             objects
-                .accept_upload(key, &grant, ct, shared::http::body_bytes(req), now)
+                .accept_upload(key, &grant, ct, edge::http::body_bytes(req), now)
                 .map(|()| json_response(200, &json!({"key": key})))
         }
         lambda_http::http::Method::GET => {
@@ -221,23 +281,9 @@ fn local_object(
                 r
             })
         }
-        _ => Err(shared::http::method_not_allowed()),
+        _ => Err(method_not_allowed()),
     };
     result.unwrap_or_else(|e| refusal_response(&e))
-}
-
-/// Demo only: what the face-ID provider's SDK would return after a successful match.
-fn face_token(face: &LocalFaceId, req: &lambda_http::Request) -> lambda_http::Response<Body> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Ask {
-        id_type: shared::domain::identity::IdType,
-        id_number: String,
-    }
-    match shared::http::parse_body::<Ask>(req) {
-        Ok(a) => json_response(200, &json!({"face_token": face.mint(a.id_type, a.id_number.trim())})),
-        Err(e) => refusal_response(&e),
-    }
 }
 
 pub mod demo;

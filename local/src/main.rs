@@ -1,13 +1,13 @@
 //! `cargo run --release -p local-server` — the whole system on this machine, no cloud account.
 //!
 //! Options: `--addr 127.0.0.1:8080`, `--data ./data`, `--now <RFC 3339>|real`, `--no-demo`,
-//! `--backend embedded|aws` (aws: `TABLE_NAME`, `BUCKET_NAME`, `QUEUE_URL` from the environment,
+//! `--backend embedded|aws` (aws: `TABLE_NAME`, `BUCKET_NAME` from the environment,
 //! `--endpoint URL` or `AWS_ENDPOINT_URL` for an emulator).
 //! The clock defaults to 2024-12-01 09:00 (+08:00) and runs on from there, so the shipped 2025
 //! projects' registration window is open; `--now real` uses the wall clock.
 
-use shared::adapters::local::{ShiftedClock, SystemClock};
-use shared::ports::Clock;
+use embedded::local::ShiftedClock;
+use services::ports::{Clock, SystemClock};
 use std::sync::Arc;
 
 const DEFAULT_NOW: &str = "2024-12-01T09:00:00+08:00";
@@ -21,7 +21,7 @@ fn usage() -> ! {
 
 #[tokio::main]
 async fn main() {
-    shared::deps::init_tracing();
+    services::config::init_tracing();
     let mut addr = "127.0.0.1:8080".to_string();
     let mut data = "data".to_string();
     let mut now = DEFAULT_NOW.to_string();
@@ -51,20 +51,18 @@ async fn main() {
     };
     let backend = match backend.as_str() {
         "embedded" => local_server::Backend::Embedded,
-        "aws" => match shared::deps::AwsSettings::from_env() {
-            Ok(Some(mut s)) => {
-                s.endpoint = endpoint.or(s.endpoint);
-                local_server::Backend::Aws(s)
+        "aws" => {
+            // Configured like a Lambda, from this process's environment.
+            let mut vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+            if let Some(e) = endpoint {
+                vars.insert("AWS_ENDPOINT_URL".into(), e);
             }
-            Ok(None) => {
-                eprintln!("local-server: --backend aws needs TABLE_NAME, BUCKET_NAME and QUEUE_URL in the environment");
+            if !vars.contains_key("TABLE_NAME") || !vars.contains_key("BUCKET_NAME") {
+                eprintln!("local-server: --backend aws needs TABLE_NAME and BUCKET_NAME in the environment");
                 std::process::exit(2)
             }
-            Err(e) => {
-                eprintln!("local-server: {e}");
-                std::process::exit(2)
-            }
-        },
+            local_server::Backend::Aws(services::config::Env::Map(vars))
+        }
         _ => usage(),
     };
     let config = local_server::Config {

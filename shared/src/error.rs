@@ -19,6 +19,8 @@ pub enum Kind {
     Forbidden,
     /// The thing asked for does not exist for this caller (404).
     NotFound,
+    /// The path exists, but not with this method (405).
+    MethodNotAllowed,
     /// Well-formed, but the current state forbids it, or another writer won (409).
     Conflict,
     /// Well-formed, but breaks a rule of the flow (422).
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Unauthorized => 401,
             Kind::Forbidden => 403,
             Kind::NotFound => 404,
+            Kind::MethodNotAllowed => 405,
             Kind::Conflict => 409,
             Kind::Rule => 422,
             Kind::TooLarge => 413,

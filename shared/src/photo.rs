@@ -1,24 +1,9 @@
-//! Checking an uploaded photo after upload (R13, FACTS: JPEG, size and pixel minimums).
-//!
-//! A signed upload URL cannot prove what was uploaded, so the object is inspected before any
-//! record points at it: size from `head`, magic bytes and dimensions from the JPEG's first bytes.
-
-use crate::domain::account::PhotoRef;
-use crate::error::Refusal;
-use crate::ports::{ObjectStore, UploadPolicy};
-use crate::reference::PhotoSpec;
+//! What a photo is, in bytes (R13, FACTS: JPEG, size and pixel minimums): the JPEG frame header
+//! read for its dimensions, and a synthetic JPEG for tests. The check of an uploaded object is in
+//! the services (`services::photo`), which read the object through the storage port.
 
 /// How far into the file the frame header may sit (EXIF blocks come first and can be large).
-const HEADER_WINDOW: usize = 256 * 1024;
-
-pub fn upload_policy(spec: &PhotoSpec) -> UploadPolicy {
-    UploadPolicy {
-        content_type: "image/jpeg",
-        min_bytes: spec.min_bytes,
-        max_bytes: spec.max_bytes,
-        expires_in_secs: 600,
-    }
-}
+pub const HEADER_WINDOW: usize = 256 * 1024;
 
 /// Width and height from the first SOF marker of a baseline or progressive JPEG.
 pub fn jpeg_dimensions(b: &[u8]) -> Option<(u32, u32)> {
@@ -48,26 +33,6 @@ pub fn jpeg_dimensions(b: &[u8]) -> Option<(u32, u32)> {
         i += 2 + len;
     }
     None
-}
-
-/// Inspect the object at `key` and describe it, or say what is wrong with it.
-pub async fn check_photo(objects: &dyn ObjectStore, key: &str, spec: &PhotoSpec) -> Result<PhotoRef, Refusal> {
-    let missing = || Refusal::rule("PHOTO_NOT_UPLOADED", "照片尚未上传成功,请重新上传").field("key");
-    let meta = objects.head(key).await?.ok_or_else(missing)?;
-    if meta.bytes < spec.min_bytes || meta.bytes > spec.max_bytes {
-        return Err(Refusal::rule("PHOTO_SIZE", format!("照片大小应大于{}KB", spec.min_bytes / 1024)).field("key"));
-    }
-    let head = objects.read_prefix(key, HEADER_WINDOW).await?;
-    let (width, height) =
-        jpeg_dimensions(&head).ok_or_else(|| Refusal::rule("PHOTO_NOT_JPEG", "照片须为JPG格式").field("key"))?;
-    if width < spec.min_width || height < spec.min_height {
-        return Err(Refusal::rule(
-            "PHOTO_TOO_SMALL",
-            format!("照片像素应不小于{}×{}", spec.min_width, spec.min_height),
-        )
-        .field("key"));
-    }
-    Ok(PhotoRef { key: key.to_string(), bytes: meta.bytes, width, height })
 }
 
 /// A minimal valid-looking JPEG of the given size and dimensions (tests and the demo seed).

@@ -5,10 +5,10 @@
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use embedded::local::ManualClock;
 use lambda_http::{Body, Request};
+use local_server::System as Deps;
 use serde_json::{Value, json};
-use shared::adapters::local::ManualClock;
-use shared::deps::Deps;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +24,9 @@ fn request(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -
 async fn call(deps: &Deps, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let req = request(method, path, token, body);
     let resp = if path.starts_with("/v1/applications") {
-        application::handle(deps, req).await
+        application::handle(&deps.apps, req).await
     } else {
-        login::handle(deps, req).await
+        login::handle(&deps.accounts, req).await
     };
     let v = match resp.body() {
         Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -50,7 +50,8 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (deps, _) = Deps::embedded(dir.path(), "http://127.0.0.1", Arc::new(ManualClock::new(e2e::NOW))).expect("deps");
+    let local = embedded::Embedded::open(dir.path(), "http://127.0.0.1").expect("embedded store");
+    let deps = Deps::embedded(&local, Arc::new(ManualClock::new(e2e::NOW))).expect("deps");
     let (s, v) = call(
         &deps,
         "POST",

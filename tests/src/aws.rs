@@ -1,8 +1,9 @@
 //! The AWS backend under test: a real protocol server (moto) on loopback, started by
 //! `scripts/test`, which exports its address as `MOTO_ENDPOINT`. Every test provisions its own
-//! table, bucket and queue, so tests run in parallel without seeing each other.
+//! table, bucket, queue and secrets, so tests run in parallel without seeing each other.
 
-use shared::deps::AwsSettings;
+use services::config::Env;
+use std::collections::BTreeMap;
 
 /// The emulator's address. Tests that need it fail — never skip — when it is missing.
 pub fn moto_endpoint() -> String {
@@ -12,33 +13,85 @@ pub fn moto_endpoint() -> String {
     }
 }
 
-/// The same hand-built SDK configuration the functions use (region and keys from the
-/// environment `scripts/with-moto` sets), pointed at the emulator.
-async fn sdk() -> aws_types::SdkConfig {
-    shared::adapters::sdk::config(Some(&moto_endpoint())).expect("scripts/with-moto exports AWS_REGION and keys")
+/// What a Lambda's environment gets from its execution role and the emulator: region, keys and
+/// the endpoint (`scripts/with-moto` exports the region and keys).
+pub fn base_vars() -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(value) = std::env::var(name) {
+            v.insert(name.to_string(), value);
+        }
+    }
+    v.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+    v
+}
+
+/// The same hand-built SDK configuration the functions use, pointed at the emulator.
+fn sdk() -> aws_types::SdkConfig {
+    aws_adapters::Aws::from_env(&Env::Map(base_vars())).expect("scripts/with-moto exports AWS_REGION and keys").sdk
 }
 
 pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&sdk().await)
+    aws_sdk_dynamodb::Client::new(&sdk())
 }
 
 pub async fn s3_client() -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(&sdk().await).force_path_style(true).build();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk()).force_path_style(true).build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
 pub async fn sqs_client() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&sdk().await)
+    aws_sdk_sqs::Client::new(&sdk())
+}
+
+pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&sdk())
+}
+
+/// Resources made on the emulator for one test.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+}
+
+impl Provisioned {
+    /// The environment a function would get for these resources (plus region, keys, endpoint).
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut v = base_vars();
+        v.insert("TABLE_NAME".into(), self.table.clone());
+        v.insert("BUCKET_NAME".into(), self.bucket.clone());
+        v.insert("QUEUE_URL".into(), self.queue_url.clone());
+        v
+    }
+
+    pub fn env(&self) -> Env {
+        Env::Map(self.vars())
+    }
 }
 
 /// A fresh table (single-table schema), bucket and queue on the emulator.
-pub async fn provision() -> AwsSettings {
+pub async fn provision() -> Provisioned {
     let suffix = shared::random::id();
     let table = format!("exam-{suffix}");
     let bucket = format!("uploads-{}", &suffix[..16]);
-    shared::adapters::dynamo::create_table(&dynamo_client().await, &table).await.expect("create table on moto");
+    aws_adapters::dynamo::create_table(&dynamo_client().await, &table).await.expect("create table on moto");
     s3_client().await.create_bucket().bucket(&bucket).send().await.expect("create bucket on moto");
     let queue =
         sqs_client().await.create_queue().queue_name(format!("reminders-{suffix}")).send().await.expect("create queue");
-    AwsSettings { table, bucket, queue_url: queue.queue_url.expect("queue url"), endpoint: Some(moto_endpoint()) }
+    Provisioned { table, bucket, queue_url: queue.queue_url.expect("queue url") }
+}
+
+/// A secret on the emulator; returns its ARN.
+pub async fn secret(name_prefix: &str, value: &str) -> String {
+    let out = secrets_client()
+        .await
+        .create_secret()
+        .name(format!("{name_prefix}-{}", shared::random::id()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret on moto");
+    out.arn.expect("secret arn")
 }

@@ -2,9 +2,9 @@
 //! budget (1 per read, at most 2 per write).
 
 use async_trait::async_trait;
-use shared::ports::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use store::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
 
 #[derive(Default, Debug)]
 pub struct Counts {

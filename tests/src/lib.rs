@@ -7,14 +7,14 @@
 
 pub mod aws;
 pub mod counting;
-pub mod table_contract;
+pub mod wechat_server;
 
 use bytes::Bytes;
+use embedded::local::ManualClock;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use shared::adapters::local::ManualClock;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -100,7 +100,7 @@ pub async fn spawn_app_with(on: On, layer: Option<local_server::TableLayer>) -> 
     let layer_counts = counts.clone();
     let backend = match on {
         On::Sqlite => local_server::Backend::Embedded,
-        On::Moto => local_server::Backend::Aws(aws::provision().await),
+        On::Moto => local_server::Backend::Aws(aws::provision().await.env()),
     };
     let config = local_server::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),

@@ -5,15 +5,16 @@
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use edge::api::{Function, ROUTES, resolve};
+use embedded::Embedded;
+use embedded::local::{ManualClock, UploadGrant};
 use lambda_http::{Body, Request};
 use serde_json::Value;
-use shared::adapters::local::{ManualClock, UploadGrant};
-use shared::api::{Function, ROUTES, resolve};
-use shared::deps::{Deps, Embedded};
 use std::sync::Arc;
 
 struct Harness {
-    deps: Deps,
+    accounts: services::accounts::Accounts,
+    apps: services::applications::Applications,
     embedded: Embedded,
     token: Option<String>,
     _dir: tempfile::TempDir,
@@ -32,14 +33,16 @@ fn load(file: &str) -> (Function, Request) {
 impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (deps, embedded) = Deps::in_memory(dir.path(), Arc::new(ManualClock::new(e2e::NOW))).unwrap();
-        Harness { deps, embedded, token: None, _dir: dir }
+        let embedded = Embedded::in_memory(dir.path()).unwrap();
+        let system = local_server::System::embedded(&embedded, Arc::new(ManualClock::new(e2e::NOW))).unwrap();
+        let (accounts, apps) = (system.accounts, system.apps);
+        Harness { accounts, apps, embedded, token: None, _dir: dir }
     }
 
     async fn send(&self, function: Function, req: Request) -> (u16, Value) {
         let resp = match function {
-            Function::Login => login::handle(&self.deps, req).await,
-            Function::Application => application::handle(&self.deps, req).await,
+            Function::Login => login::handle(&self.accounts, req).await,
+            Function::Application => application::handle(&self.apps, req).await,
         };
         let v = match resp.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -113,9 +116,10 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("login-wechat.json", None, 401, Some("WECHAT_NOT_BOUND")).await;
     h.replay("bind-wechat.json", None, 200, None).await;
     h.replay("login-wechat.json", None, 200, None).await;
-    h.replay("login-face.json", None, 401, Some("FACE_TOKEN_INVALID")).await;
-    let face = h.embedded.face.mint(shared::domain::identity::IdType::ResidentId, "310101199201010033");
-    h.replay("login-face.json", Some(("face_token", &face)), 200, None).await;
+    h.replay("login-face.json", None, 401, Some("FACE_VERIFY_FAILED")).await;
+    let attempt = h.replay("login-face-start.json", None, 200, None).await;
+    h.replay("login-face.json", Some(("attempt", attempt["attempt"].as_str().unwrap())), 200, None).await;
+    h.replay("login-baidu.json", None, 503, Some("BAIDU_LOGIN_UNAVAILABLE")).await;
     h.replay("get-account.json", None, 200, None).await;
     h.replay("add-degree.json", None, 201, None).await;
     h.replay("edit-degree.json", None, 200, None).await;

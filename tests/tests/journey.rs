@@ -175,9 +175,9 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     let second_code = v["verification_code"].as_str().unwrap().to_string();
     assert_ne!(first_code, second_code);
     // The site finds an application by the code on the form: only by the latest one (R18).
-    let by_code = |c: &str| shared::ports::Query {
-        index: Some(shared::ports::Index::Gsi1),
-        pk: shared::store::keys::vcode(c),
+    let by_code = |c: &str| store::Query {
+        index: Some(store::Index::Gsi1),
+        pk: store::keys::vcode(c),
         sk_prefix: None,
         descending: false,
         limit: 10,
@@ -188,9 +188,9 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     assert_eq!(table.query(&by_code(&second_code)).await.unwrap().items.len(), 1);
     // The sweep finds it by district and deadline shard (R23); the confirmation deadline is the key.
     let cid = token.split('.').next().unwrap();
-    let due = shared::ports::Query {
-        index: Some(shared::ports::Index::Gsi3),
-        pk: shared::store::keys::due("2025-health", "41", shared::store::shard(cid)),
+    let due = store::Query {
+        index: Some(store::Index::Gsi3),
+        pk: store::keys::due("2025-health", "41", store::layout::shard(cid)),
         sk_prefix: None,
         descending: false,
         limit: 10,
@@ -326,19 +326,23 @@ async fn r38_a_candidate_absent_last_year_is_not_historical(app: TestApp) {
 
 async fn r2_face_id_and_mini_program_login(app: TestApp) {
     app.register(&ZHANG).await;
-    let (_, t) = app
-        .call("POST", "/local/face-token", None, Some(json!({"id_type": "resident_id", "id_number": ZHANG.id_number})))
-        .await;
-    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(json!({"face_token": t["face_token"]}))).await;
+    let start = |id: &str| json!({"id_type": "resident_id", "id_number": id, "code": "local-zhang-phone"});
+    let (s, t) = app.call("POST", "/v1/sessions/face/start", None, Some(start(ZHANG.id_number))).await;
+    assert_eq!(s, 200, "{t}");
+    assert!(t["verify_id"].as_str().is_some_and(|v| !v.is_empty()), "{t}");
+    let finish = json!({"attempt": t["attempt"]});
+    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(finish.clone())).await;
     assert_eq!((s, v["account"]["account"].as_str()), (200, Some("zhang_san")));
-    let (_, t) = app
-        .call("POST", "/local/face-token", None, Some(json!({"id_type": "resident_id", "id_number": ZHAO.id_number})))
-        .await;
-    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(json!({"face_token": t["face_token"]}))).await;
+    // The attempt started one session; replaying it starts none.
+    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(finish)).await;
+    assert_eq!((s, code_of(&v)), (401, "FACE_VERIFY_FAILED"));
+    let (s, v) = app.call("POST", "/v1/sessions/face/start", None, Some(start(ZHAO.id_number))).await;
     assert_eq!((s, code_of(&v)), (401, "NOT_REGISTERED"));
-    let (s, v) =
-        app.call("POST", "/v1/sessions/face", None, Some(json!({"face_token": "face.resident_id.x.forged"}))).await;
-    assert_eq!((s, code_of(&v)), (401, "FACE_TOKEN_INVALID"));
+    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(json!({"attempt": "0".repeat(32)}))).await;
+    assert_eq!((s, code_of(&v)), (401, "FACE_VERIFY_FAILED"));
+    let passport = json!({"id_type": "passport", "id_number": "E12345678", "code": "local-zhang-phone"});
+    let (s, v) = app.call("POST", "/v1/sessions/face/start", None, Some(passport)).await;
+    assert_eq!((s, code_of(&v)), (422, "FACE_DOCUMENT_UNSUPPORTED"));
     let (s, v) = app.call("POST", "/v1/sessions/wechat", None, Some(json!({"code": "local-stranger"}))).await;
     assert_eq!((s, code_of(&v)), (401, "WECHAT_NOT_BOUND"));
     let (s, v) = app.call("POST", "/v1/sessions/wechat", None, Some(json!({"code": "garbage"}))).await;
@@ -455,7 +459,8 @@ async fn concurrent_submits_have_exactly_one_winner(app: TestApp) {
 }
 
 async fn a_stale_write_loses_to_the_write_that_came_first(app: TestApp) {
-    use shared::store::{application_writes, decode, keys};
+    use store::layout::application_writes;
+    use store::{decode, keys};
     let token = start(&app, &ZHANG, "41").await;
     let cid = token.split('.').next().unwrap();
     let table = &app.running.deps.table;
@@ -469,7 +474,7 @@ async fn a_stale_write_loses_to_the_write_that_came_first(app: TestApp) {
     let ctx = (&r.projects[&read.value.project], &r.districts[&read.value.district]);
     let writes = application_writes(&read.value, Some(read.ver), &[], &actor, e2e::NOW, ctx).unwrap();
     let r = table.transact(writes).await;
-    assert!(matches!(r, Err(shared::ports::StoreError::Conflict { at: 0, .. })), "{r:?}");
+    assert!(matches!(r, Err(store::StoreError::Conflict { at: 0, .. })), "{r:?}");
     let (_, v) = app.call("GET", P, Some(&token), None).await;
     assert_eq!(v["pages"]["site"]["site"], "4101");
 }
@@ -477,7 +482,7 @@ async fn a_stale_write_loses_to_the_write_that_came_first(app: TestApp) {
 async fn the_openapi_document_lists_every_route_the_handlers_serve(app: TestApp) {
     let (s, doc) = app.call("GET", "/openapi.json", None, None).await;
     assert_eq!(s, 200);
-    for r in shared::api::ROUTES {
+    for r in edge::api::ROUTES {
         let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
         assert!(op.is_object(), "{} {} missing from /openapi.json", r.method, r.path);
     }

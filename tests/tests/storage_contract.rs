@@ -1,14 +1,14 @@
 //! Object storage and queue contracts, the same checks on the embedded adapters and on S3/SQS
 //! (moto). moto does not verify S3 signatures or POST policies (FACTS.md), so the upload here
 //! proves the form is accepted and stored, not that S3 would refuse a bad one: the policy
-//! document and its signature are tested in `shared::adapters::s3`, and what protects us on any
+//! document and its signature are tested in `aws_adapters::s3`, and what protects us on any
 //! backend is the check after upload (`photo::check_photo`), tested last here.
 
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{On, spawn_app_on};
-use shared::ports::{Queue, QueueMessage, UploadPolicy};
+use services::ports::{Queue, QueueMessage, UploadPolicy};
 use std::collections::BTreeMap;
 
 async fn objects_round_trip(on: On) {
@@ -34,9 +34,9 @@ async fn objects_round_trip(on: On) {
     let small_key = format!("photos/{}/small.jpg", shared::random::id());
     let t = serde_json::to_value(objects.upload_url(&small_key, &policy, e2e::NOW).await.unwrap()).unwrap();
     local_server::upload::upload(&t, "image/jpeg", shared::photo::synthetic_jpeg(100, 100, 50_000)).await.unwrap();
-    let e = shared::photo::check_photo(objects.as_ref(), &small_key, spec).await.unwrap_err();
+    let e = services::photo::check_photo(objects.as_ref(), &small_key, spec).await.unwrap_err();
     assert_eq!(e.code, "PHOTO_TOO_SMALL");
-    let ok = shared::photo::check_photo(objects.as_ref(), &key, spec).await.unwrap();
+    let ok = services::photo::check_photo(objects.as_ref(), &key, spec).await.unwrap();
     assert_eq!((ok.width, ok.height), (400, 600));
 }
 
@@ -75,7 +75,7 @@ fn messages() -> Vec<QueueMessage> {
 
 #[tokio::test]
 async fn queue_on_local_memory() {
-    let q = shared::adapters::local::LocalQueue::default();
+    let q = embedded::local::LocalQueue::default();
     q.send(messages()).await.unwrap();
     let got = q.drain();
     assert_eq!(got, messages());
@@ -87,7 +87,7 @@ async fn queue_on_local_memory() {
 async fn queue_on_sqs() {
     let settings = e2e::aws::provision().await;
     let client = e2e::aws::sqs_client().await;
-    let q = shared::adapters::sqs::SqsQueue::new(client.clone(), settings.queue_url.clone());
+    let q = aws_adapters::sqs::SqsQueue::new(client.clone(), settings.queue_url.clone());
     q.send(messages()).await.unwrap();
     let too_many = (0..11).flat_map(|_| messages().into_iter().take(1)).collect();
     assert!(q.send(too_many).await.is_err(), "batches hold at most 10");

@@ -4,7 +4,7 @@
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shared::adapters::sqlite::SqliteTable;
+use embedded::sqlite::SqliteTable;
 
 macro_rules! contract {
     ($($name:ident),*) => {
@@ -15,7 +15,7 @@ macro_rules! contract {
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
                     let t = SqliteTable::open(&dir.path().join("t.sqlite")).unwrap();
-                    e2e::table_contract::$name(&t, "ns").await;
+                    store::contract::$name(&t, "ns").await;
                 }
             )*
         }
@@ -24,8 +24,8 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $name() {
                     let settings = e2e::aws::provision().await;
-                    let t = shared::adapters::dynamo::DynamoTable::new(e2e::aws::dynamo_client().await, settings.table);
-                    e2e::table_contract::$name(&t, "ns").await;
+                    let t = aws_adapters::dynamo::DynamoTable::new(e2e::aws::dynamo_client().await, settings.table);
+                    store::contract::$name(&t, "ns").await;
                 }
             )*
         }
@@ -44,7 +44,7 @@ contract!(
 
 #[tokio::test]
 async fn a_corrupt_item_is_reported_with_its_key() {
-    use shared::ports::{Key, StoreError, Table};
+    use store::{Key, StoreError, Table};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.sqlite");
     drop(SqliteTable::open(&path).unwrap()); // creates the schema

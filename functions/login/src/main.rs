@@ -1,4 +1,4 @@
-//! Lambda entry point for `login`: builds the dependencies once at cold start, then serves.
+//! Lambda entry point for `login`: composes the service once at cold start, then serves.
 
 use lambda_http::{Error, service_fn};
 use std::sync::Arc;
@@ -7,12 +7,12 @@ use std::sync::Arc;
 // only add start-up time (and idle stacks) to every cold start.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::deps::init_tracing();
-    // Fail at cold start, not on the first request, when configuration is wrong.
-    let deps = Arc::new(shared::Deps::from_env().await?);
+    services::config::init_tracing();
+    // Fail at cold start, naming the variable, when configuration is wrong.
+    let accounts = Arc::new(login::compose::from_env(&services::config::Env::Process).await?);
     lambda_http::run(service_fn(move |req| {
-        let deps = deps.clone();
-        async move { Ok::<_, std::convert::Infallible>(login::handle(&deps, req).await) }
+        let accounts = accounts.clone();
+        async move { Ok::<_, std::convert::Infallible>(login::handle(&accounts, req).await) }
     }))
     .await
 }

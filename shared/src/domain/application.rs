@@ -7,7 +7,7 @@
 //! `confirm_rejected`, `rejected` and `lapsed`. Withdrawing is not a state: it returns to `draft`.
 
 use super::account::{Candidate, DegreeRecord, PhotoRef};
-use super::history::{Historical, LastYear};
+use super::history::{Historical, LastYear, historical};
 use super::values::{
     CategoryCode, DistrictCode, Fen, Phone, PointCode, ProjectCode, SiteCode, SpecialtyCode, YearMonth, date_fmt,
 };
@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use time::{Date, OffsetDateTime};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,
@@ -32,7 +33,8 @@ pub enum Status {
 }
 
 /// The six pages, in the order R6 requires them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PageKind {
     Site,
@@ -71,30 +73,33 @@ impl PageKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SitePage {
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub site: SiteCode,
     /// 报名点: required in online-confirmation districts, forbidden elsewhere (R40).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub point: Option<PointCode>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BasicPage {
     /// 证件有效截止日期; `None` = 长期有效.
     #[serde(default, with = "date_fmt::option", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = Date)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub id_valid_until: Option<Date>,
     pub ethnicity: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub political_status: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactPage {
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub phone: Phone,
     pub address: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,28 +108,30 @@ pub struct ContactPage {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExamPage {
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub category: CategoryCode,
     pub level: Level,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub specialty: SpecialtyCode,
     pub practice_category: PracticeCategory,
     /// 首次注册年月: required unless the practice category is `none` (R9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub first_registration: Option<YearMonth>,
     pub has_residency_certificate: bool,
     /// 住培合格证书发证年月: required with the certificate (R10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub residency_certificate_issued: Option<YearMonth>,
     /// Subject codes sat this year (R14, R35).
     pub subjects: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EducationPage {
     /// The account's degree record this application references (R11).
     pub degree_record_id: String,
@@ -132,13 +139,14 @@ pub struct EducationPage {
     pub record: DegreeRecord,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkPage {
     pub unit_name: String,
     /// Required when the unit name is `其它` (R12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_category: Option<String>,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub started_work: YearMonth,
 }
 
@@ -167,7 +175,8 @@ impl Page {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pages {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SitePage>,
@@ -210,7 +219,8 @@ impl Pages {
 }
 
 /// Which photo the form carries (R13).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PhotoSource {
     /// 确认使用照片: the account's registration photo.
@@ -219,24 +229,27 @@ pub enum PhotoSource {
     Replacement,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApplicationPhoto {
     pub source: PhotoSource,
     pub photo: PhotoRef,
 }
 
 /// The versions of the notices the candidate agreed to, and when (R5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agreement {
     pub important_version: String,
     pub integrity_version: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub agreed_at: OffsetDateTime,
 }
 
 /// An uploaded proof (online-confirmation districts, R41).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Material {
     pub kind: String,
     pub key: String,
@@ -286,12 +299,13 @@ pub struct Application {
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     pub amount: Fen,
     pub transaction_id: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub paid_at: OffsetDateTime,
 }
 
@@ -300,6 +314,7 @@ pub struct Payment {
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum Actor {
     Candidate(String),
+    PointStaff(String),
     SiteStaff(String),
     DistrictStaff(String),
     PaymentProvider,
@@ -308,7 +323,8 @@ pub enum Actor {
 }
 
 /// Why an application lapsed (视为放弃).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LapseReason {
     /// R16/R23: not confirmed by the confirmation deadline.
@@ -319,9 +335,38 @@ pub enum LapseReason {
     NotPaid,
 }
 
+/// A page as the candidate sent it, before the account's data it refers to is looked up: the
+/// education page names one of the account's degree records (R11), resolved against the
+/// candidate read in the same request.
+#[derive(Debug, Clone)]
+pub enum PageInput {
+    Ready(Page),
+    Education { degree_record_id: String },
+}
+
+impl PageInput {
+    pub fn resolve(self, candidate: &Candidate) -> Result<Page, Refusal> {
+        match self {
+            PageInput::Ready(p) => Ok(p),
+            PageInput::Education { degree_record_id } => {
+                let record = candidate.degree(&degree_record_id).cloned().ok_or_else(|| {
+                    Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
+                })?;
+                Ok(Page::Education(EducationPage { degree_record_id, record }))
+            }
+        }
+    }
+}
+
 /// What a caller asks of an application.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// R4: choose the project (the target) and the district. `last_year` is the candidate's
+    /// record from last year's sitting, if one was imported (R32, R35, R38).
+    Create {
+        district: DistrictCode,
+        last_year: Option<LastYear>,
+    },
     /// R5
     Agree {
         important_version: String,
@@ -380,6 +425,9 @@ pub enum Event {
     Created {
         district: DistrictCode,
         historical: bool,
+        /// Last year's facts the application carries (R32, R35); absent for first-timers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<Historical>,
     },
     Agreed {
         agreement: Agreement,
@@ -424,7 +472,8 @@ pub enum Event {
 }
 
 /// A non-blocking notice returned with success (R7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Warning {
     pub code: String,
     pub message: String,
@@ -486,6 +535,16 @@ impl Application {
             paid: None,
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// The application a `Created` event starts (R4): a draft carrying last year's facts, if any.
+    pub fn from_created(candidate_id: &str, project: ProjectCode, event: &Event, now: OffsetDateTime) -> Option<Self> {
+        match event {
+            Event::Created { district, record, .. } => {
+                Some(Application::new(candidate_id, project, district.clone(), record.clone(), now))
+            }
+            _ => None,
         }
     }
 
@@ -580,10 +639,41 @@ impl Application {
     }
 }
 
+/// Decide what `cmd` does to the candidate's application under the project, which may not exist
+/// yet (`Create` needs it absent; every other command needs it present).
+pub fn decide_on(app: Option<&Application>, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
+    match (app, cmd) {
+        (None, Command::Create { district, last_year }) => decide_create(district, last_year.as_ref(), ctx),
+        (Some(_), Command::Create { .. }) => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
+        (None, _) => Err(Refusal::not_found("NO_APPLICATION", "尚未报名该考试项目")),
+        (Some(app), cmd) => decide(app, cmd, ctx),
+    }
+}
+
+/// R4: a new application in `district`, inside the district's registration window, for a
+/// candidate whose WeChat user is bound (reminders must reach them, R16); historical when last
+/// year's record is of the same document and the candidate sat (R32, R38).
+fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
+    if !ctx.reference.districts.contains_key(district) {
+        return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district"));
+    }
+    if !ctx.project.schedule(district).registration_open(ctx.now) {
+        return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
+    }
+    if ctx.candidate.openid.is_none() {
+        return Err(state("WECHAT_BINDING_REQUIRED", "请先绑定微信后再选择考试"));
+    }
+    let doc = &ctx.candidate.identity.document;
+    let record = last
+        .filter(|l| l.id_type == doc.id_type && l.id_number == doc.number())
+        .and_then(|l| historical(l.clone(), ctx.reference));
+    Ok(Decision::one(Event::Created { district: district.clone(), historical: record.is_some(), record }))
+}
+
 /// Decide what `cmd` does to `app` — the events it causes, or why it is refused.
 pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
     let schedule = ctx.project.schedule(&app.district);
-    let in_registration = ctx.now >= schedule.registration_opens && ctx.now <= schedule.registration_closes;
+    let in_registration = schedule.registration_open(ctx.now);
     // R17: an application submitted before may be withdrawn, edited and resubmitted until the
     // confirmation deadline; a first submission needs the registration window.
     let may_edit = if app.submissions > 0 { ctx.now <= schedule.confirmation_deadline } else { in_registration };
@@ -793,6 +883,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
                 payment: Payment { amount: *amount, transaction_id: transaction_id.clone(), paid_at: ctx.now },
             }))
         }
+        Command::Create { .. } => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
         Command::Lapse => match app.pending_deadline(ctx.project, ctx.district) {
             Some((deadline, reason)) if ctx.now > deadline => Ok(Decision::one(Event::Lapsed { reason })),
             _ => Err(state("NOT_DUE", "未到截止时间或无需处理")),

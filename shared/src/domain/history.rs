@@ -11,7 +11,8 @@ use crate::reference::{ExamKind, Level, PracticeCategory, Reference};
 use serde::{Deserialize, Serialize};
 
 /// A subject's result last year; `score` is `None` when it was not sat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubjectResult {
     pub subject: String,
@@ -21,7 +22,8 @@ pub struct SubjectResult {
 pub const PASS_MARK: u8 = 60;
 
 /// One line of the import file: what a candidate registered and scored last year.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LastYear {
     pub kind: ExamKind,
@@ -29,17 +31,17 @@ pub struct LastYear {
     pub id_type: IdType,
     pub id_number: String,
     pub name: String,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub district: DistrictCode,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub site: SiteCode,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub point: Option<PointCode>,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub category: CategoryCode,
     pub level: Level,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub specialty: SpecialtyCode,
     pub practice_category: PracticeCategory,
     #[serde(default)]
@@ -57,7 +59,8 @@ pub struct LastYear {
 }
 
 /// What the application keeps about a historical candidate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Historical {
     /// Subjects the candidate must sit this year if they stay in the same specialty (R35).
     pub required_subjects: Vec<String>,

@@ -5,6 +5,8 @@ pub mod application;
 pub mod history;
 pub mod identity;
 pub mod progress;
-#[cfg(test)]
-mod rules_tests;
+// The rule tests, and their worlds for other crates' tests (feature `testkit`).
+#[cfg(any(test, feature = "testkit"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, dead_code, unused_imports)]
+pub mod rules_tests;
 pub mod values;

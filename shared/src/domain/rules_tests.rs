@@ -13,12 +13,12 @@ use std::sync::OnceLock;
 use time::macros::datetime;
 use time::{Date, OffsetDateTime};
 
-fn reference() -> &'static Reference {
+pub fn reference() -> &'static Reference {
     static R: OnceLock<Reference> = OnceLock::new();
     R.get_or_init(|| Reference::load_default().unwrap())
 }
 
-fn code<K>(s: &str) -> Code<K> {
+pub fn code<K>(s: &str) -> Code<K> {
     Code::parse(s, "t").unwrap()
 }
 
@@ -51,30 +51,30 @@ fn candidate() -> Candidate {
     }
 }
 
-struct World {
+pub struct World {
     candidate: Candidate,
     now: OffsetDateTime,
 }
 
 impl World {
-    fn new() -> Self {
+    pub fn new() -> Self {
         World { candidate: candidate(), now: NOW }
     }
-    fn decide(&self, app: &Application, cmd: Command) -> Result<Decision, Refusal> {
+    pub fn decide(&self, app: &Application, cmd: Command) -> Result<Decision, Refusal> {
         let r = reference();
         let project = &r.projects[&app.project];
         let district = &r.districts[&app.district];
         decide(app, &cmd, &Ctx { now: self.now, reference: r, project, district, candidate: &self.candidate })
     }
     /// Decide and apply, panicking on refusal (the step under test is the one after).
-    fn run(&self, app: &mut Application, cmd: Command) -> Decision {
+    pub fn run(&self, app: &mut Application, cmd: Command) -> Decision {
         let d = self.decide(app, cmd).unwrap_or_else(|e| panic!("refused: {e}"));
         for e in &d.events {
             app.apply(e, self.now);
         }
         d
     }
-    fn refuse(&self, app: &Application, cmd: Command) -> Refusal {
+    pub fn refuse(&self, app: &Application, cmd: Command) -> Refusal {
         self.decide(app, cmd).expect_err("should be refused")
     }
 }
@@ -130,7 +130,7 @@ fn registered_photo() -> Command {
 }
 
 /// An application with every page and the photo, ready to submit.
-fn filled(w: &World, district: &str) -> Application {
+pub fn filled(w: &World, district: &str) -> Application {
     let mut app = new_app(district);
     w.run(&mut app, agree());
     for p in [
@@ -147,7 +147,7 @@ fn filled(w: &World, district: &str) -> Application {
     app
 }
 
-fn submitted(w: &World, district: &str) -> Application {
+pub fn submitted(w: &World, district: &str) -> Application {
     let mut app = filled(w, district);
     if reference().districts[&code(district)].online_confirmation {
         w.run(&mut app, Command::AddMaterial(Material { kind: "diploma".into(), key: "k".into(), bytes: 9 }));
@@ -677,60 +677,4 @@ fn progress_nodes_follow_the_state_and_the_districts_flags() {
     w.run(&mut app, Command::ApproveSite);
     w.run(&mut app, Command::ApproveDistrict);
     assert!(states(&app, "14").iter().all(|(_, s)| *s == Done));
-}
-
-/// Which sparse indexes an application is in, by state (the single-table design in `store`).
-fn indexes(app: &Application) -> Vec<(String, String)> {
-    let r = reference();
-    crate::store::index_attrs(app, &r.projects[&app.project], &r.districts[&app.district])
-        .into_iter()
-        .filter(|(k, _)| k.ends_with("pk"))
-        .map(|(k, v)| (k.to_string(), v.as_str().unwrap().to_string()))
-        .collect()
-}
-
-#[test]
-fn index_membership_follows_the_state_and_leaves_with_it() {
-    let w = World::new();
-    let shard = crate::store::shard("c1");
-    let mut app = filled(&w, "41");
-    assert!(indexes(&app).is_empty(), "a draft is in no index");
-    w.run(&mut app, Command::Submit { code: "CODE000001".into() });
-    assert_eq!(
-        indexes(&app),
-        vec![("gsi1pk".into(), "VCODE#CODE000001".into()), ("gsi3pk".into(), format!("DUE#2025-health#41#{shard}")),],
-        "R22 findable by code; R23 due at the confirmation deadline"
-    );
-    w.run(&mut app, Command::Withdraw);
-    assert!(indexes(&app).is_empty(), "R20: withdrawn leaves the code index and the sweep");
-    w.run(&mut app, Command::Submit { code: "CODE000002".into() });
-    w.run(&mut app, Command::Confirm { code: "CODE000002".into() });
-    assert_eq!(
-        indexes(&app),
-        vec![("gsi1pk".into(), "VCODE#CODE000002".into()), ("gsi2pk".into(), "Q#2025-health#SITE#4101".into())]
-    );
-    w.run(&mut app, Command::ApproveSite);
-    assert_eq!(indexes(&app)[1], ("gsi2pk".into(), format!("Q#2025-health#DISTRICT#41#{shard}")));
-    w.run(&mut app, Command::ApproveDistrict);
-    assert_eq!(indexes(&app)[1], ("gsi3pk".into(), format!("DUE#2025-health#41#{shard}")), "R31: due for payment");
-    let due = app.amount_due(&reference().projects[&code("2025-health")]).unwrap();
-    w.run(&mut app, Command::RecordPayment { amount: due, transaction_id: "t".into() });
-    assert_eq!(indexes(&app).len(), 1, "paid: only the code remains, in no queue and not due");
-}
-
-#[test]
-fn online_confirmation_applications_queue_at_their_registration_point() {
-    let w = World::new();
-    let app = submitted(&w, "12");
-    assert!(indexes(&app).contains(&("gsi2pk".into(), "Q#2025-health#CONFIRM#1201P1".into())), "{:?}", indexes(&app));
-}
-
-#[test]
-fn shards_spread_candidate_ids_evenly() {
-    let mut counts = [0u32; crate::store::SHARDS as usize];
-    for i in 0..8000 {
-        let id = crate::domain::identity::IdDocument::parse(IdType::Passport, &format!("E{i:08}")).unwrap();
-        counts[crate::store::shard(&id.candidate_id(b"pepper")) as usize] += 1;
-    }
-    assert!(counts.iter().all(|c| (850..1150).contains(c)), "{counts:?}");
 }

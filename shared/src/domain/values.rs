@@ -200,9 +200,10 @@ pub mod date_fmt {
 }
 
 /// Money in 分 (1/100 元). Never floats (FACTS: amounts are integers in 分 everywhere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-#[schema(value_type = u64)]
+#[cfg_attr(feature = "openapi", schema(value_type = u64))]
 pub struct Fen(pub u64);
 
 impl Fen {
@@ -317,9 +318,41 @@ pub fn parse_text(raw: &str, max_chars: usize, field: &str) -> Result<String, Re
     Ok(s.to_string())
 }
 
+/// Percent-decoding of a path segment or query value (bytes, then UTF-8, lossy).
+pub fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // Work on bytes, never on `str` slices: a `%` before a multi-byte character must not panic.
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h * 16 + l);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_handles_utf8_and_stray_percent() {
+        assert_eq!(percent_decode("%E5%8C%97%E4%BA%AC"), "北京");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%北"), "%北");
+    }
 
     #[test]
     fn phone_accepts_mainland_mobiles_and_masks_them() {

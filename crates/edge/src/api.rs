@@ -3,8 +3,8 @@
 //! the `cargo lambda watch` router follow [`Function`], and `/openapi.json` is generated from the
 //! same table — so the contract the mini-program team codes against is what the handlers accept.
 
-use crate::error::Refusal;
 use crate::http::{method_not_allowed, no_route};
+use shared::error::Refusal;
 use utoipa::ToSchema;
 use utoipa::openapi::{
     self, ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder,
@@ -34,8 +34,10 @@ impl Function {
 pub enum RouteId {
     Register,
     LoginPassword,
+    LoginFaceStart,
     LoginFace,
     LoginWechat,
+    LoginBaidu,
     Logout,
     GetAccount,
     BindWechat,
@@ -123,11 +125,35 @@ pub const ROUTES: &[Route] = &[
         "login-password.json"
     ),
     route!(
+        LoginFaceStart,
+        Login,
+        "POST",
+        "/v1/sessions/face/start",
+        "人脸核身登录:开始 (R2, 微信人脸核身 getVerifyId)",
+        auth = false,
+        Some("FaceStartRequest"),
+        Some("FaceAttemptView"),
+        200,
+        "login-face-start.json"
+    ),
+    route!(
+        LoginBaidu,
+        Login,
+        "POST",
+        "/v1/sessions/baidu",
+        "百度智能小程序登录 (R2):暂未开通,答复 503 BAIDU_LOGIN_UNAVAILABLE",
+        auth = false,
+        Some("WechatCode"),
+        Some("SessionView"),
+        200,
+        "login-baidu.json"
+    ),
+    route!(
         LoginFace,
         Login,
         "POST",
         "/v1/sessions/face",
-        "面容ID登录 (R2)",
+        "人脸核身登录:完成 (R2, 服务端 queryVerifyInfo 核验结果)",
         auth = false,
         Some("FaceLogin"),
         Some("SessionView"),
@@ -488,19 +514,21 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     let mut s = vec![];
     add::<RegisterRequest>(&mut s);
     add::<PasswordLogin>(&mut s);
+    add::<FaceStartRequest>(&mut s);
+    add::<FaceAttemptView>(&mut s);
     add::<FaceLogin>(&mut s);
     add::<WechatCode>(&mut s);
     add::<SessionView>(&mut s);
     add::<AccountView>(&mut s);
     add::<DegreeInput>(&mut s);
     add::<UploadedObject>(&mut s);
-    add::<crate::ports::UploadTicket>(&mut s);
+    add::<services::ports::UploadTicket>(&mut s);
     add::<ProjectView>(&mut s);
     add::<DistrictView>(&mut s);
-    add::<crate::reference::District>(&mut s);
-    add::<crate::reference::Site>(&mut s);
-    add::<crate::reference::Specialty>(&mut s);
-    add::<crate::reference::Notice>(&mut s);
+    add::<shared::reference::District>(&mut s);
+    add::<shared::reference::Site>(&mut s);
+    add::<shared::reference::Specialty>(&mut s);
+    add::<shared::reference::Notice>(&mut s);
     add::<CreateApplication>(&mut s);
     add::<ApplicationView>(&mut s);
     add::<AgreeRequest>(&mut s);

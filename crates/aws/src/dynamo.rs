@@ -5,8 +5,7 @@
 //! DynamoDB returns it, and the failing position in a transaction), throttling that survived the
 //! SDK's retries is `Throttled`, anything else `Unavailable` with the error chain for the log.
 
-use crate::adapters::sdk::OnFirstUse;
-use crate::ports::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
+use crate::sdk::OnFirstUse;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -16,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use std::collections::HashMap;
+use store::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
 
 type Attrs = HashMap<String, AttributeValue>;
 
@@ -352,11 +352,11 @@ impl Table for DynamoTable {
 }
 
 /// Index names as the template declares them.
-pub fn index_name(i: crate::ports::Index) -> &'static str {
+pub fn index_name(i: store::Index) -> &'static str {
     match i {
-        crate::ports::Index::Gsi1 => "gsi1",
-        crate::ports::Index::Gsi2 => "gsi2",
-        crate::ports::Index::Gsi3 => "gsi3",
+        store::Index::Gsi1 => "gsi1",
+        store::Index::Gsi2 => "gsi2",
+        store::Index::Gsi3 => "gsi3",
     }
 }
 
@@ -381,7 +381,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .key_schema(key("sk", KeyType::Range)?)
         .attribute_definitions(attr("pk")?)
         .attribute_definitions(attr("sk")?);
-    for i in [crate::ports::Index::Gsi1, crate::ports::Index::Gsi2, crate::ports::Index::Gsi3] {
+    for i in [store::Index::Gsi1, store::Index::Gsi2, store::Index::Gsi3] {
         let (p, s) = i.attrs();
         req = req.attribute_definitions(attr(p)?).attribute_definitions(attr(s)?).global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -395,4 +395,21 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
     }
     req.send().await.map_err(other)?;
     Ok(())
+}
+
+impl DynamoTable {
+    /// The table named by `TABLE_NAME`, its client built on first use; under provisioned
+    /// concurrency the connection is opened here, in pre-paid init ([`crate::WarmUp`]).
+    pub async fn from_env(
+        aws: &crate::Aws,
+        env: &services::config::Env,
+    ) -> Result<Self, services::config::ConfigError> {
+        let name = env.require("TABLE_NAME")?;
+        let conf = aws.sdk.clone();
+        let table = DynamoTable::new(OnFirstUse::new(move || Client::new(&conf)), name);
+        if crate::WarmUp::from_env(env) == crate::WarmUp::Wait {
+            table.warm().await;
+        }
+        Ok(table)
+    }
 }

@@ -1,17 +1,17 @@
 //! Importing last year's registrations and results (JSON Lines, one `LastYear` per line) into
 //! the table, keyed by the keyed hash of the ID document. Re-importing a line overwrites it.
 
-use crate::domain::history::LastYear;
-use crate::domain::identity::IdDocument;
-use crate::ports::{Cond, Table};
-use crate::store::{encode, keys};
+use shared::domain::history::LastYear;
+use shared::domain::identity::IdDocument;
+use store::{Cond, Table};
+use store::{encode, keys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("history line {line}: {problem}")]
     Line { line: usize, problem: String },
     #[error("history store: {0}")]
-    Store(#[from] crate::ports::StoreError),
+    Store(#[from] store::StoreError),
 }
 
 /// Import every line of `text`; returns how many records were written. Stops at the first bad

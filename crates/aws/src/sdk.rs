@@ -15,17 +15,17 @@
 //! request. [`TlsOnFirstUse`] skips the check, so the roots are parsed once, when the first
 //! connection is made — by the init warm-up, or by the first request that needs AWS.
 
-use crate::deps::ConfigError;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_dynamodb::config::BehaviorVersion;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use base64::Engine;
+use services::config::{ConfigError, Env};
 use std::sync::OnceLock;
 
 /// Where the credentials come from, named in the SDK's logs and errors.
@@ -34,25 +34,34 @@ const PROVIDER: &str = "LambdaEnvironment";
 /// The SDK configuration from `AWS_REGION` (or `AWS_DEFAULT_REGION`), the access-key variables,
 /// and `endpoint` (an emulator's address; `None` on AWS). A missing variable is a configuration
 /// error at cold start, not a failed request later.
-pub fn config(endpoint: Option<&str>) -> Result<SdkConfig, ConfigError> {
-    config_from(|name| std::env::var(name).ok().filter(|v| !v.is_empty()), endpoint)
-}
-
-fn config_from(var: impl Fn(&str) -> Option<String>, endpoint: Option<&str>) -> Result<SdkConfig, ConfigError> {
-    let missing = |name: &str| ConfigError::Env(format!("{name} is not set"));
-    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or_else(|| missing("AWS_REGION"))?;
-    let access_key = var("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
-    let secret_key = var("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
-    let credentials = Credentials::new(access_key, secret_key, var("AWS_SESSION_TOKEN"), None, PROVIDER);
+pub fn config(env: &Env, endpoint: Option<&str>) -> Result<SdkConfig, ConfigError> {
+    let region =
+        env.get("AWS_REGION").or_else(|| env.get("AWS_DEFAULT_REGION")).ok_or(ConfigError::Missing("AWS_REGION"))?;
+    let access_key = env.require("AWS_ACCESS_KEY_ID")?;
+    let secret_key = env.require("AWS_SECRET_ACCESS_KEY")?;
+    let credentials = Credentials::new(access_key, secret_key, env.get("AWS_SESSION_TOKEN"), None, PROVIDER);
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(TlsOnFirstUse::default());
+        .http_client(TlsOnFirstUse::default())
+        .timeout_config(timeouts());
     if let Some(e) = endpoint {
         builder = builder.endpoint_url(e);
     }
     Ok(builder.build())
+}
+
+/// Every AWS call is bounded so a stuck dependency answers 503 inside the function's own time
+/// budget (API functions run with 10 s): a connection within 2 s, one attempt within 3 s, the
+/// call with its retries within 6 s.
+fn timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(6))
+        .build()
 }
 
 /// The SDK's HTTPS client, built when the first connection is needed and minus its eager check
@@ -131,17 +140,15 @@ fn roots_pem() -> Vec<u8> {
 mod tests {
     use super::*;
     use aws_credential_types::provider::ProvideCredentials;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| map.get(name).cloned()
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
     }
 
     #[tokio::test]
     async fn lambda_variables_become_region_and_credentials() {
-        let conf = config_from(
-            env(&[
+        let conf = config(
+            &env(&[
                 ("AWS_REGION", "cn-northwest-1"),
                 ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
                 ("AWS_SECRET_ACCESS_KEY", "secret"),
@@ -160,11 +167,10 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named() {
         let only_region = env(&[("AWS_REGION", "cn-north-1")]);
-        let err = config_from(only_region, None).unwrap_err().to_string();
+        let err = config(&only_region, None).unwrap_err().to_string();
         assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
-        let err = config_from(env(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")]), None)
-            .unwrap_err()
-            .to_string();
+        let err =
+            config(&env(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")]), None).unwrap_err().to_string();
         assert!(err.contains("AWS_REGION"), "{err}");
     }
 

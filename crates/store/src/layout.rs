@@ -10,6 +10,7 @@
 //! | account name      | `ACCT#<account>`          | `ACCT`                        | get: password login |
 //! | WeChat binding    | `WX#<openid>`             | `WX`                          | get: mini-program login |
 //! | session           | `SESS#<sha256(token)>`    | `SESS`                        | get; `ttl` for clean-up only |
+//! | face attempt      | `FACE#<out_seq_no>`       | `FACE`                        | get, then deleted with the session it starts (no replay) |
 //! | last year         | `HIST#<kind>#<cid>`       | `Y#<year>`                    | get, in the same batch as the application |
 //! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get: the payment callback (payment work) |
 //!
@@ -41,12 +42,12 @@
 //! account per document is the candidate item's own `NotExists`; one account name and one WeChat
 //! user per candidate are marker items written in the same transaction.
 
-use crate::domain::application::{Actor, Application, Event, Status};
-use crate::ports::{Cond, Item, Key, StoreError, Write};
-use crate::reference::{District, ExamKind, Project};
+use crate::table::{Cond, Item, Key, StoreError, Write};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shared::domain::application::{Actor, Application, Event, Status};
+use shared::reference::{District, ExamKind, Project};
 use time::OffsetDateTime;
 
 pub mod keys {
@@ -69,6 +70,10 @@ pub mod keys {
     pub fn session(token: &str) -> Key {
         let digest = Sha256::digest(token.as_bytes());
         Key::new(format!("SESS#{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()), "SESS")
+    }
+    /// A face-verification attempt (R2), addressed by the `out_seq_no` the provider echoes.
+    pub fn face_attempt(out_seq_no: &str) -> Key {
+        Key::new(format!("FACE#{out_seq_no}"), "FACE")
     }
     /// Last year's record of the candidate whose id is `cid` (ids derive from the document).
     pub fn history(kind: ExamKind, cid: &str, year: u16) -> Key {

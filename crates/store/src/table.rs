@@ -1,11 +1,9 @@
-//! Ports: what the handlers need from the outside world, named by intent. Adapters live in
-//! `adapters/` (embedded default) and, for AWS, in their own modules; tests pass either.
+//! The table port: the one key-value table every function keeps its state in, with the contract
+//! every backend (DynamoDB on AWS, SQLite embedded) honours — see [`Table`].
 
-use crate::error::Refusal;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
-use time::OffsetDateTime;
+use shared::error::Refusal;
 
 /// A table item: a JSON object with string attributes `pk` and `sk`, an optional numeric `ver`
 /// (the optimistic-lock version conditions test), and optional index attributes
@@ -146,91 +144,4 @@ pub trait Table: Send + Sync {
     async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError>;
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError>;
-}
-
-/// What an upload URL allows.
-#[derive(Debug, Clone)]
-pub struct UploadPolicy {
-    pub content_type: &'static str,
-    pub min_bytes: u64,
-    pub max_bytes: u64,
-    pub expires_in_secs: u32,
-}
-
-/// How the client uploads: `method` to `url`, with `headers` (PUT) or form `fields` (POST).
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct UploadTicket {
-    pub key: String,
-    pub method: String,
-    pub url: String,
-    pub headers: BTreeMap<String, String>,
-    pub fields: BTreeMap<String, String>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectMeta {
-    pub bytes: u64,
-    pub content_type: Option<String>,
-}
-
-/// Object storage for photos and proofs (S3 on AWS, local disk embedded).
-///
-/// Contract: `upload_url` signs a URL that accepts exactly one object at `key` within the policy
-/// until it expires; the URL itself is a secret (never logged). `head` is `None` when absent.
-/// Uploaded content is untrusted: callers check size and magic bytes after upload.
-#[async_trait]
-pub trait ObjectStore: Send + Sync {
-    async fn upload_url(
-        &self,
-        key: &str,
-        policy: &UploadPolicy,
-        now: OffsetDateTime,
-    ) -> Result<UploadTicket, StoreError>;
-    async fn download_url(&self, key: &str, expires_in_secs: u32, now: OffsetDateTime) -> Result<String, StoreError>;
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
-    /// The first `max` bytes of an object (magic bytes, image header).
-    async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError>;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueMessage {
-    pub body: String,
-    pub delay_secs: u32,
-    pub attributes: BTreeMap<String, String>,
-}
-
-/// The reminder queue (SQS on AWS). At-least-once: consumers must be idempotent.
-#[async_trait]
-pub trait Queue: Send + Sync {
-    /// Send up to 10 messages; all are accepted or an error says none were.
-    async fn send(&self, messages: Vec<QueueMessage>) -> Result<(), StoreError>;
-}
-
-/// The time, injectable so deadlines are testable.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// What a face-ID provider vouches for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedIdentity {
-    pub id_type: crate::domain::identity::IdType,
-    pub id_number: String,
-}
-
-/// Face-ID login (R2): exchange the provider's one-time token for the verified document.
-/// An invalid, expired or reused token is a `Refusal` with kind `Unauthorized`.
-#[async_trait]
-pub trait IdentityVerifier: Send + Sync {
-    async fn verify(&self, token: &str) -> Result<VerifiedIdentity, Refusal>;
-}
-
-/// Mini-program login (R2): `wx.login` code → openid (jscode2session). The session key never
-/// leaves the adapter. Invalid codes are `Unauthorized` refusals; provider faults `Unavailable`.
-#[async_trait]
-pub trait WechatLogin: Send + Sync {
-    async fn openid(&self, code: &str) -> Result<String, Refusal>;
 }

@@ -2,21 +2,21 @@
 //! `deny_unknown_fields`, converted once (`into_domain`) into domain types so a bad field gets
 //! its own code; responses are views that mask what the screen doesn't need (PIPL).
 
-use crate::domain::account::{Candidate, DegreeRecord, EducationLevel};
-use crate::domain::application::{
-    Agreement, Application, ApplicationPhoto, BasicPage, ContactPage, EducationPage, ExamPage, Page, PageKind, Pages,
-    PhotoSource, SitePage, Status, Warning, WorkPage,
-};
-use crate::domain::history::SubjectResult;
-use crate::domain::identity::{Gender, IdType};
-use crate::domain::progress::{Node, progress};
-use crate::domain::values::{
-    CategoryCode, Fen, Phone, PointCode, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text, ymd,
-};
-use crate::error::Refusal;
-use crate::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::domain::account::{Candidate, DegreeRecord, EducationLevel};
+use shared::domain::application::{
+    Agreement, Application, ApplicationPhoto, BasicPage, ContactPage, ExamPage, Page, PageInput, PageKind, Pages,
+    PhotoSource, SitePage, Status, Warning, WorkPage,
+};
+use shared::domain::history::SubjectResult;
+use shared::domain::identity::{Gender, IdType};
+use shared::domain::progress::{Node, progress};
+use shared::domain::values::{
+    CategoryCode, Fen, Phone, PointCode, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text, ymd,
+};
+use shared::error::Refusal;
+use shared::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
 use utoipa::ToSchema;
 
 fn opt_text(v: Option<String>, max: usize, field: &str) -> Result<Option<String>, Refusal> {
@@ -77,11 +77,39 @@ pub struct PasswordLogin {
     pub password: String,
 }
 
+/// Face login, step 1 (R2): the document of the account to log in to, and the `wx.login` code
+/// of the WeChat user who will look into the camera.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaceStartRequest {
+    /// Only `resident_id` can be verified by face.
+    pub id_type: IdType,
+    #[schema(min_length = 1, max_length = 32)]
+    pub id_number: String,
+    /// The code from `wx.login`.
+    #[schema(min_length = 1, max_length = 128)]
+    pub code: String,
+}
+
+/// What `wx.requestFacialVerify` needs, and the attempt to finish with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceAttemptView {
+    /// Pass to `wx.requestFacialVerify({verifyId})`.
+    pub verify_id: String,
+    /// Send back to `POST /v1/sessions/face` after the face check.
+    pub attempt: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// Face login, step 2 (R2): the attempt whose result the server asks the provider for.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaceLogin {
-    /// The face-ID provider's one-time token.
-    pub face_token: String,
+    /// The `attempt` from step 1: 32 hexadecimal characters.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub attempt: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -228,31 +256,8 @@ pub struct WorkPageInput {
 /// Fields that belong to the account's identity: never accepted by an application (R21).
 const IDENTITY_FIELDS: [&str; 7] = ["name", "id_type", "id_number", "gender", "birth_date", "nationality", "identity"];
 
-/// A page parsed from its body, before any I/O. Only the education page still needs the
-/// account (to copy the referenced degree record); everything else is complete.
-#[derive(Debug)]
-pub enum ParsedPage {
-    Ready(Page),
-    Education { degree_record_id: String },
-}
-
-impl ParsedPage {
-    /// The page, with the education page's record copied from the account as it is now (R11).
-    pub fn resolve(self, candidate: &Candidate) -> Result<Page, Refusal> {
-        match self {
-            ParsedPage::Ready(p) => Ok(p),
-            ParsedPage::Education { degree_record_id } => {
-                let record = candidate.degree(&degree_record_id).cloned().ok_or_else(|| {
-                    Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
-                })?;
-                Ok(Page::Education(EducationPage { degree_record_id, record }))
-            }
-        }
-    }
-}
-
 /// Parse a page body for `kind`: malformed input is refused here, before any read.
-pub fn parse_page(kind: PageKind, body: Value) -> Result<ParsedPage, Refusal> {
+pub fn parse_page(kind: PageKind, body: Value) -> Result<PageInput, Refusal> {
     if let Some(obj) = body.as_object()
         && let Some(f) = IDENTITY_FIELDS.iter().find(|f| obj.contains_key(**f))
     {
@@ -261,7 +266,7 @@ pub fn parse_page(kind: PageKind, body: Value) -> Result<ParsedPage, Refusal> {
         );
     }
     use crate::http::from_value;
-    Ok(ParsedPage::Ready(match kind {
+    Ok(PageInput::Ready(match kind {
         PageKind::Site => {
             let i: SitePageInput = from_value(body)?;
             Page::Site(SitePage {
@@ -327,7 +332,7 @@ pub fn parse_page(kind: PageKind, body: Value) -> Result<ParsedPage, Refusal> {
             if i.degree_record_id.is_empty() || i.degree_record_id.len() > 16 {
                 return Err(Refusal::bad("INVALID_FIELD", "字段类型或格式不正确").field("degree_record_id"));
             }
-            return Ok(ParsedPage::Education { degree_record_id: i.degree_record_id });
+            return Ok(PageInput::Education { degree_record_id: i.degree_record_id });
         }
         PageKind::Work => {
             let i: WorkPageInput = from_value(body)?;
@@ -512,11 +517,11 @@ impl RegistrationForm {
 pub struct ProjectView {
     pub id: String,
     pub name: String,
-    pub kind: crate::reference::ExamKind,
+    pub kind: shared::reference::ExamKind,
     pub year: u16,
     pub exam_dates: Vec<String>,
     /// The subjects of this exam (R14).
-    pub subjects: Vec<crate::reference::Subject>,
+    pub subjects: Vec<shared::reference::Subject>,
     pub schedule: Schedule,
     /// Registration is open now.
     pub open: bool,
@@ -528,4 +533,29 @@ pub struct DistrictView {
     pub district: District,
     pub fee_per_subject: Fen,
     pub schedule: Schedule,
+}
+
+impl ProjectView {
+    pub fn of(p: &Project, r: &Reference, now: time::OffsetDateTime) -> Self {
+        ProjectView {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            kind: p.kind,
+            year: p.year,
+            exam_dates: p.exam_dates.iter().map(|d| ymd(*d)).collect(),
+            subjects: r.subjects(p.kind).to_vec(),
+            schedule: p.schedule.clone(),
+            open: p.schedule.registration_open(now),
+        }
+    }
+}
+
+impl DistrictView {
+    pub fn of(d: &District, project: &Project) -> Self {
+        DistrictView {
+            district: d.clone(),
+            fee_per_subject: project.fee_per_subject(&d.code),
+            schedule: project.schedule(&d.code).clone(),
+        }
+    }
 }

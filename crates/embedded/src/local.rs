@@ -2,19 +2,19 @@
 //! upload URLs (the local server accepts them), an in-process queue, clocks, and stand-ins for
 //! the face-ID provider and WeChat login — each named as what it is, none used on AWS.
 
-use crate::domain::identity::IdType;
-use crate::error::{Kind, Refusal};
-use crate::ports::{
-    Clock, IdentityVerifier, ObjectMeta, ObjectStore, Queue, QueueMessage, StoreError, UploadPolicy, UploadTicket,
-    VerifiedIdentity, WechatLogin,
-};
 use async_trait::async_trait;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use services::ports::{
+    Clock, FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, ObjectMeta, ObjectStore, Queue, QueueMessage,
+    UploadPolicy, UploadTicket, WechatLogin,
+};
 use sha2::Sha256;
+use shared::error::{Kind, Refusal};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use store::StoreError;
 use time::OffsetDateTime;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -78,7 +78,7 @@ impl UploadGrant {
             query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
         };
         UploadGrant {
-            content_type: get("type").map(|t| crate::http::percent_decode(&t)).unwrap_or_default(),
+            content_type: get("type").map(|t| shared::domain::values::percent_decode(&t)).unwrap_or_default(),
             min: get("min").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX),
             max: get("max").and_then(|v| v.parse().ok()).unwrap_or(0),
             expires: get("expires").and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -238,12 +238,6 @@ impl Queue for LocalQueue {
 }
 
 /// Wall-clock time.
-pub struct SystemClock;
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// Time that starts at a chosen instant and then runs with the wall clock: lets the local
 /// server demo a registration window that is not open today.
@@ -279,47 +273,42 @@ impl Clock for ManualClock {
     }
 }
 
-/// Stand-in for the face-ID provider: accepts only tokens it minted itself (HMAC-signed), so
-/// the local server can demo face login without the provider's SDK.
-pub struct LocalFaceId {
+/// **Stand-in** for WeChat face verification, for the local server only: every face passes.
+/// It keeps the real protocol's shape — an attempt is started for a certificate and a WeChat
+/// user, and the verdict is only given for a query that names the same attempt, certificate
+/// hash and user (`verify_id` is an HMAC over them) — so the service code it exercises is the
+/// code that runs against WeChat. Never composed into a Lambda.
+pub struct LocalFaceStandIn {
     secret: Vec<u8>,
 }
 
-impl LocalFaceId {
+impl LocalFaceStandIn {
     pub fn new(secret: &[u8]) -> Self {
-        LocalFaceId { secret: secret.to_vec() }
-    }
-    /// What the provider's SDK would hand the mini-program after a successful face match.
-    pub fn mint(&self, id_type: IdType, id_number: &str) -> String {
-        let t = serde_json::to_value(id_type).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let sig = sign(&self.secret, &["face", &t, id_number]);
-        format!("face.{t}.{id_number}.{sig}")
+        LocalFaceStandIn { secret: secret.to_vec() }
     }
 }
 
 #[async_trait]
-impl IdentityVerifier for LocalFaceId {
-    async fn verify(&self, token: &str) -> Result<VerifiedIdentity, Refusal> {
-        let bad = || Refusal::new(Kind::Unauthorized, "FACE_TOKEN_INVALID", "人脸识别未通过,请重试");
-        let mut parts = token.splitn(4, '.');
-        let (Some("face"), Some(t), Some(n), Some(sig)) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        if !verify(&self.secret, &["face", t, n], sig) {
-            return Err(bad());
-        }
-        let id_type: IdType = serde_json::from_value(serde_json::Value::String(t.to_string())).map_err(|_| bad())?;
-        Ok(VerifiedIdentity { id_type, id_number: n.to_string() })
+impl FaceVerifier for LocalFaceStandIn {
+    async fn start(&self, s: &FaceStart) -> Result<FaceTicket, Refusal> {
+        let hash = services::ports::cert_hash("IDENTITY_CARD", &s.cert_name, &s.cert_no);
+        let verify_id = sign(&self.secret, &["face", &s.out_seq_no, &hash, &s.openid]);
+        Ok(FaceTicket { verify_id, expires_in_secs: 3600 })
+    }
+
+    async fn verdict(&self, q: &FaceQuery) -> Result<FaceVerdict, Refusal> {
+        let ok = verify(&self.secret, &["face", &q.out_seq_no, &q.cert_hash, &q.openid], &q.verify_id);
+        // 90002 is WeChat's "verification failed" family; the stand-in only fails mismatches.
+        Ok(if ok { FaceVerdict::Passed } else { FaceVerdict::Failed(90002) })
     }
 }
 
-/// Stand-in for jscode2session: a code `local-<openid>` logs in as that openid. Anything else
+/// **Stand-in** for jscode2session, for the local server only: a code `local-<openid>` logs in as that openid. Anything else
 /// is refused the way WeChat refuses an invalid code (40029).
-pub struct LocalWechat;
+pub struct LocalWechatStandIn;
 
 #[async_trait]
-impl WechatLogin for LocalWechat {
+impl WechatLogin for LocalWechatStandIn {
     async fn openid(&self, code: &str) -> Result<String, Refusal> {
         match code.strip_prefix("local-") {
             Some(id)
@@ -396,17 +385,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn face_tokens_are_accepted_only_when_minted_here() {
-        let f = LocalFaceId::new(b"k");
-        let t = f.mint(IdType::ResidentId, "11010519491231002X");
-        assert_eq!(f.verify(&t).await.unwrap().id_number, "11010519491231002X");
-        let forged = t.replace("11010519491231002X", "440524188001010014");
-        assert_eq!(f.verify(&forged).await.unwrap_err().code, "FACE_TOKEN_INVALID");
-        assert!(LocalFaceId::new(b"other").verify(&t).await.is_err());
+    async fn the_face_stand_in_answers_only_for_the_attempt_it_started() {
+        let f = LocalFaceStandIn::new(b"k");
+        let start = FaceStart {
+            out_seq_no: "0123456789abcdef0123456789abcdef".into(),
+            cert_name: "张三".into(),
+            cert_no: "410102199003070019".into(),
+            openid: "o1".into(),
+        };
+        let t = f.start(&start).await.unwrap();
+        let q = FaceQuery {
+            verify_id: t.verify_id.clone(),
+            out_seq_no: start.out_seq_no.clone(),
+            cert_hash: services::ports::cert_hash("IDENTITY_CARD", "张三", "410102199003070019"),
+            openid: "o1".into(),
+        };
+        assert_eq!(f.verdict(&q).await.unwrap(), FaceVerdict::Passed);
+        let other_user = FaceQuery { openid: "o2".into(), ..q.clone() };
+        assert_eq!(f.verdict(&other_user).await.unwrap(), FaceVerdict::Failed(90002));
+        let other_cert = FaceQuery { cert_hash: services::ports::cert_hash("IDENTITY_CARD", "李四", "x"), ..q };
+        assert_eq!(f.verdict(&other_cert).await.unwrap(), FaceVerdict::Failed(90002));
     }
 
     fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("objects-{}", crate::random::token(8)));
+        let d = std::env::temp_dir().join(format!("objects-{}", shared::random::token(8)));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -1,13 +1,13 @@
-//! The HTTP edge shared by every function: bodies parsed into types (size, content type,
-//! unknown fields), bearer sessions, and the one place a `Refusal` becomes a response.
+//! Request parsing and responses: bodies parsed into types (size, content type, unknown
+//! fields), bearer sessions into a principal, and the one place a `Refusal` becomes a response.
 
-use crate::error::{Kind, Refusal};
-use crate::ports::{Item, Key};
-use crate::store::{attr, keys};
 use lambda_http::{Body, Request, Response, http::HeaderValue};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
+use services::Principal;
+use services::session::{SessionToken, unauthorized};
+use shared::domain::values::percent_decode;
+use shared::error::{Kind, Refusal};
 
 /// Request bodies are small forms; anything larger is a mistake or an attack.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -115,83 +115,17 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
     })
 }
 
-pub fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        // Work on bytes, never on `str` slices: a `%` before a multi-byte character must not panic.
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h * 16 + l);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A bearer session token: `<candidate id>.<secret>`. The id lets a handler read the session
-/// and the candidate's data in one round trip; the secret is what proves the session.
-#[derive(Clone)]
-pub struct SessionToken {
-    pub candidate_id: String,
-    raw: String,
-}
-
-impl std::fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SessionToken({}.***)", self.candidate_id)
-    }
-}
-
-impl SessionToken {
-    pub fn new(candidate_id: &str) -> Self {
-        SessionToken {
-            candidate_id: candidate_id.to_string(),
-            raw: format!("{candidate_id}.{}", crate::random::token(32)),
-        }
-    }
-    pub fn parse(raw: &str) -> Option<Self> {
-        let (cid, secret) = raw.split_once('.')?;
-        let hex = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        let b64 = |s: &str| s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        (hex(cid) && b64(secret)).then(|| SessionToken { candidate_id: cid.to_string(), raw: raw.to_string() })
-    }
-    pub fn as_str(&self) -> &str {
-        &self.raw
-    }
-    pub fn key(&self) -> Key {
-        keys::session(&self.raw)
-    }
-}
-
-fn unauthorized() -> Refusal {
-    Refusal::new(Kind::Unauthorized, "UNAUTHENTICATED", "登录已失效,请重新登录")
-}
-
-/// The session token from `Authorization: Bearer …`, shape-checked (not yet looked up).
+/// The session token from `Authorization: Bearer …`, shape-checked (looked up by the service,
+/// in the same round trip as the data it guards).
 pub fn bearer(req: &Request) -> Result<SessionToken, Refusal> {
     let h = req.headers().get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
     let t = h.strip_prefix("Bearer ").ok_or_else(unauthorized)?;
     SessionToken::parse(t.trim()).ok_or_else(unauthorized)
 }
 
-/// Check a session item read under `token.key()`: present, the token's candidate, not expired.
-pub fn check_session(item: Option<&Item>, token: &SessionToken, now: OffsetDateTime) -> Result<(), Refusal> {
-    let item = item.ok_or_else(unauthorized)?;
-    let expires = item.get("expires").and_then(Value::as_i64).unwrap_or(0);
-    if attr(item, "cid") != Some(token.candidate_id.as_str()) || now.unix_timestamp() >= expires {
-        return Err(unauthorized());
-    }
-    Ok(())
+/// The candidate a bearer token claims to be; proven by the service's read.
+pub fn candidate(req: &Request) -> Result<Principal, Refusal> {
+    Ok(Principal::Candidate(bearer(req)?))
 }
 
 /// A route that doesn't exist, or a method a route doesn't take.
@@ -200,27 +134,12 @@ pub fn no_route() -> Refusal {
 }
 
 pub fn method_not_allowed() -> Refusal {
-    Refusal::new(Kind::BadRequest, "METHOD_NOT_ALLOWED", "请求方法不正确")
+    Refusal::new(Kind::MethodNotAllowed, "METHOD_NOT_ALLOWED", "请求方法不正确")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_tokens_have_one_shape() {
-        let t = SessionToken::new("0123456789abcdef0123456789abcdef");
-        assert!(SessionToken::parse(t.as_str()).is_some());
-        assert!(SessionToken::parse("0123456789abcdef0123456789abcdef").is_none());
-        assert!(SessionToken::parse("x.y").is_none());
-        assert!(!format!("{t:?}").contains(&t.as_str()[33..]), "secret never in Debug");
-    }
-
-    #[test]
-    fn percent_decoding_handles_utf8_and_stray_percent() {
-        assert_eq!(percent_decode("%E5%8C%97%E4%BA%AC"), "北京");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%北"), "%北");
-    }
+/// An empty `204 No Content`.
+pub fn no_content() -> HttpResponse {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = lambda_http::http::StatusCode::NO_CONTENT;
+    resp
 }

@@ -6,13 +6,13 @@
 //! range queries in microseconds, and the embedded store serves one machine, so a blocking pool
 //! would add more latency than it saves.
 
-use crate::ports::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
 use async_trait::async_trait;
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
+use store::{Cond, Item, Key, Query, QueryPage, StoreError, Table, Write};
 
 pub struct SqliteTable {
     conn: Mutex<Connection>,

@@ -5,16 +5,17 @@
 //! The policy is signed with the `aws-sigv4` signing-key primitives (the Rust SDK has no
 //! presigned-POST API); `sign_policy` is checked against AWS's published example.
 
-use crate::adapters::sdk::OnFirstUse;
-use crate::ports::{ObjectMeta, ObjectStore, StoreError, UploadPolicy, UploadTicket};
+use crate::sdk::OnFirstUse;
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
+use services::ports::{ObjectMeta, ObjectStore, UploadPolicy, UploadTicket};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
+use store::StoreError;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -212,5 +213,22 @@ mod tests {
         assert_eq!(fields["policy"], b64);
         assert_eq!(fields["key"], "photos/c/1.jpg");
         assert_eq!(fields["x-amz-security-token"], "TOKEN");
+    }
+}
+
+impl S3Objects {
+    /// The bucket named by `BUCKET_NAME`; the client is built on first use (issuing an upload
+    /// ticket signs locally and never needs it). Emulators serve buckets by path.
+    pub fn from_env(aws: &crate::Aws, env: &services::config::Env) -> Result<Self, services::config::ConfigError> {
+        let bucket = env.require("BUCKET_NAME")?;
+        let credentials = aws
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| services::config::ConfigError::Other("no AWS credentials provider".into()))?;
+        let (conf, path_style) = (aws.sdk.clone(), aws.endpoint.is_some());
+        let client = OnFirstUse::new(move || {
+            Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(path_style).build())
+        });
+        Ok(S3Objects::new(client, &bucket, &aws.region(), credentials, aws.endpoint.as_deref()))
     }
 }

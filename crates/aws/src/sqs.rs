@@ -2,12 +2,13 @@
 //! Entries SQS refuses in a batch are retried once; SQS is at-least-once, so a retry that
 //! duplicates a message is absorbed by the idempotent consumer.
 
-use crate::adapters::sdk::OnFirstUse;
-use crate::ports::{Queue, QueueMessage, StoreError};
+use crate::sdk::OnFirstUse;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use services::ports::{Queue, QueueMessage};
+use store::StoreError;
 
 pub struct SqsQueue {
     client: OnFirstUse<Client>,
@@ -68,5 +69,14 @@ impl Queue for SqsQueue {
             }
         }
         Err(StoreError::Unavailable(format!("{} messages refused by SQS", pending.len())))
+    }
+}
+
+impl SqsQueue {
+    /// The queue at `QUEUE_URL`, its client built on first use.
+    pub fn from_env(aws: &crate::Aws, env: &services::config::Env) -> Result<Self, services::config::ConfigError> {
+        let url = env.require("QUEUE_URL")?;
+        let conf = aws.sdk.clone();
+        Ok(SqsQueue::new(OnFirstUse::new(move || Client::new(&conf)), url))
     }
 }

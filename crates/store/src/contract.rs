@@ -1,8 +1,8 @@
-//! The table port's contract, written once and run against every backend (SQLite now; the
-//! DynamoDB adapter runs the same functions against a real protocol server).
+//! The table port's contract, written once and run against every backend: the SQLite table
+//! and the DynamoDB adapter (on moto) pass the same functions (feature `contract`).
 
+use crate::table::{Cond, Index, Item, Key, Query, StoreError, Table, Write};
 use serde_json::json;
-use shared::ports::{Cond, Index, Item, Key, Query, StoreError, Table, Write};
 
 fn item(pk: &str, sk: &str, ver: u64, extra: &[(&str, &str)]) -> Item {
     let mut i = Item::new();

@@ -1,0 +1,286 @@
+//! The application service: every change to an application, by any principal, goes through
+//! [`Applications::execute`] — load through the repository (one round trip, the candidate's
+//! session included), check the principal's reach ([`crate::principal::authorise`]), the pure
+//! `decide`, and one conditional transaction with the events. Two writers can't both win.
+
+use crate::photo::{check_photo, own_key, upload_policy};
+use crate::ports::{Clock, ObjectStore, UploadPolicy, UploadTicket};
+use crate::principal::{Principal, authorise, reaches};
+use crate::session::{check_session, unauthorized};
+use shared::domain::account::Candidate;
+use shared::domain::application::{
+    Application, ApplicationPhoto, Command, Ctx, Material, PageInput, PhotoSource, Warning, decide_on,
+};
+use shared::domain::history::LastYear;
+use shared::domain::values::{DistrictCode, ProjectCode};
+use shared::error::Refusal;
+use shared::reference::{District, Project, Reference};
+use std::sync::Arc;
+use store::layout::application_writes;
+use store::{Key, StoreError, Table, Versioned, decode, keys};
+
+/// The ports the application service uses (what the `application` function composes).
+#[derive(Clone)]
+pub struct Applications {
+    pub table: Arc<dyn Table>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub clock: Arc<dyn Clock>,
+    pub reference: Arc<Reference>,
+}
+
+/// Which application: a candidate's, under one exam project.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub candidate_id: String,
+    pub project: ProjectCode,
+}
+
+impl Target {
+    /// The principal's own application under `project` (candidates reach only their own).
+    pub fn own(principal: &Principal, project: ProjectCode) -> Result<Target, Refusal> {
+        let cid = principal.candidate_id().ok_or_else(unauthorized)?;
+        Ok(Target { candidate_id: cid.to_string(), project })
+    }
+}
+
+/// What a caller asks for; turned into a domain [`Command`] once the application and the
+/// candidate are loaded (a page names the account's degree records, a photo may be the
+/// registered one, an upload must be checked first).
+#[derive(Debug, Clone)]
+pub enum Intent {
+    Command(Command),
+    /// R4: create the application in this district.
+    Create {
+        district: DistrictCode,
+    },
+    SavePage(PageInput),
+    ChoosePhoto {
+        source: PhotoSource,
+        key: Option<String>,
+    },
+    AddMaterial {
+        kind: String,
+        key: String,
+    },
+}
+
+/// One read: the candidate, their application (if any) and, for creation, last year's record.
+pub struct Loaded {
+    pub candidate: Versioned<Candidate>,
+    pub app: Option<Versioned<Application>>,
+    pub last_year: Option<LastYear>,
+}
+
+impl Loaded {
+    pub fn app(&self) -> Result<&Versioned<Application>, Refusal> {
+        self.app.as_ref().ok_or_else(|| Refusal::not_found("NO_APPLICATION", "尚未报名该考试项目"))
+    }
+}
+
+/// The result of a command: the application as written, and warnings that don't block (R7).
+pub struct Outcome {
+    pub app: Application,
+    pub warnings: Vec<Warning>,
+    pub created: bool,
+}
+
+/// What an upload ticket is for.
+#[derive(Debug, Clone)]
+pub enum Upload {
+    Photo,
+    Material { kind: String },
+}
+
+/// R41: a material kind names the proof (`diploma`, `practice_licence`, …): short, lowercase.
+pub fn material_kind(raw: &str) -> Result<String, Refusal> {
+    if raw.is_empty()
+        || raw.len() > 32
+        || !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(Refusal::bad("INVALID_MATERIAL_KIND", "材料类型不正确").field("kind"));
+    }
+    Ok(raw.to_string())
+}
+
+/// Proofs are JPEG scans; the policy bounds what one upload may be (R41).
+const MATERIAL_POLICY: UploadPolicy =
+    UploadPolicy { content_type: "image/jpeg", min_bytes: 1024, max_bytes: 5 << 20, expires_in_secs: 600 };
+
+impl Applications {
+    /// The exam project named in a path (404 when unknown).
+    pub fn project(&self, code: &ProjectCode) -> Result<&Project, Refusal> {
+        self.reference
+            .projects
+            .get(code)
+            .ok_or_else(|| Refusal::not_found("UNKNOWN_PROJECT", "考试项目不存在").field("project"))
+    }
+
+    /// The project and district an application was decided under. Reference data is validated
+    /// at start; an application naming an unknown one means the data changed under live
+    /// applications: an operator problem, not the client's.
+    pub fn context(&self, app: &Application) -> Result<(&Project, &District), Refusal> {
+        let project = self.reference.projects.get(&app.project).ok_or_else(Refusal::internal)?;
+        let district = self.reference.districts.get(&app.district).ok_or_else(Refusal::internal)?;
+        Ok((project, district))
+    }
+
+    /// The candidate and the application in one round trip; a candidate's session is read in
+    /// the same batch and checked before anything else is looked at.
+    async fn load(&self, principal: &Principal, target: &Target, last_year: bool) -> Result<Loaded, Refusal> {
+        let project = self.project(&target.project)?;
+        let cid = target.candidate_id.as_str();
+        let mut wanted: Vec<Key> = vec![keys::candidate(cid), keys::application(cid, project.id.as_str())];
+        if last_year {
+            // Candidate ids derive from the ID document, so last year's record is addressable too.
+            wanted.push(keys::history(project.kind, cid, project.year - 1));
+        }
+        if let Principal::Candidate(token) = principal {
+            wanted.push(token.key());
+        }
+        let got = self.table.get_many(&wanted).await?;
+        if let Principal::Candidate(token) = principal {
+            check_session(got.last().and_then(Option::as_ref), token, self.clock.now())?;
+        }
+        let candidate = match &got[0] {
+            Some(item) => decode(item)?,
+            // A live session always has its candidate; staff may name one that doesn't exist.
+            None if matches!(principal, Principal::Candidate(_)) => return Err(Refusal::internal()),
+            None => return Err(Refusal::not_found("NO_APPLICATION", "报名信息不存在")),
+        };
+        let app = got[1].as_ref().map(decode).transpose()?;
+        let last_year =
+            if last_year { got[2].as_ref().map(decode::<LastYear>).transpose()?.map(|v| v.value) } else { None };
+        Ok(Loaded { candidate, app, last_year })
+    }
+
+    /// Read an application the principal reaches (one round trip).
+    pub async fn read(&self, principal: &Principal, target: &Target) -> Result<Loaded, Refusal> {
+        let loaded = self.load(principal, target, false).await?;
+        reaches(principal, &target.candidate_id, loaded.app.as_ref().map(|a| &a.value))?;
+        loaded.app()?;
+        Ok(loaded)
+    }
+
+    /// The one loop every change takes: load, turn the intent into a command, authorise,
+    /// decide, write conditioned on the version read (or on absence, for a new application).
+    pub async fn execute(&self, principal: &Principal, target: &Target, intent: Intent) -> Result<Outcome, Refusal> {
+        let creating = matches!(intent, Intent::Create { .. });
+        if creating && !self.reference.projects.contains_key(&target.project) {
+            // Named in the body, not the path: a rule of the form, not a missing resource.
+            return Err(Refusal::rule("UNKNOWN_PROJECT", "考试项目不存在").field("project"));
+        }
+        let loaded = self.load(principal, target, creating).await?;
+        let current = loaded.app.as_ref().map(|a| &a.value);
+        let cmd = self.command(&loaded, target, intent).await?;
+        authorise(principal, &target.candidate_id, current, &cmd)?;
+        let now = self.clock.now();
+        let project = self.project(&target.project)?;
+        let district_code = match (&cmd, current) {
+            (Command::Create { district, .. }, _) => district.clone(),
+            (_, Some(app)) => app.district.clone(),
+            (_, None) => return Err(Refusal::not_found("NO_APPLICATION", "尚未报名该考试项目")),
+        };
+        let district = match self.reference.districts.get(&district_code) {
+            Some(d) => d,
+            None if creating => return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district")),
+            None => return Err(Refusal::internal()),
+        };
+        let ctx = Ctx { now, reference: &self.reference, project, district, candidate: &loaded.candidate.value };
+        let decision = decide_on(current, &cmd, &ctx)?;
+        let mut new = match current {
+            Some(app) => app.clone(),
+            None => decision
+                .events
+                .first()
+                .and_then(|e| Application::from_created(&target.candidate_id, project.id.clone(), e, now))
+                .ok_or_else(Refusal::internal)?,
+        };
+        for e in &decision.events {
+            new.apply(e, now);
+        }
+        // The district may have changed (R19): index attributes follow the new one.
+        let (project, district) = self.context(&new)?;
+        let prev = loaded.app.as_ref().map(|a| a.ver);
+        let writes = application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(Outcome { app: new, warnings: decision.warnings, created: creating }),
+            Err(StoreError::Conflict { .. }) if creating => {
+                Err(Refusal::conflict("APPLICATION_EXISTS", "已报名该考试项目"))
+            }
+            Err(StoreError::Conflict { .. }) => Err(Refusal::concurrent()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Turn an intent into the domain command, with what the load brought (R11, R13, R41).
+    async fn command(&self, loaded: &Loaded, target: &Target, intent: Intent) -> Result<Command, Refusal> {
+        let cid = &target.candidate_id;
+        Ok(match intent {
+            Intent::Command(cmd) => cmd,
+            Intent::Create { district } => Command::Create { district, last_year: loaded.last_year.clone() },
+            Intent::SavePage(page) => Command::SavePage(page.resolve(&loaded.candidate.value)?),
+            Intent::ChoosePhoto { source, key } => {
+                loaded.app()?;
+                let photo = match (source, key) {
+                    (PhotoSource::Registered, None) => loaded.candidate.value.photo.clone().ok_or_else(|| {
+                        Refusal::rule("NO_REGISTERED_PHOTO", "账号中没有注册照片,请更换考试照片").field("source")
+                    })?,
+                    (PhotoSource::Registered, Some(_)) => {
+                        return Err(Refusal::bad("UNEXPECTED_KEY", "使用注册照片时无需提供照片").field("key"));
+                    }
+                    (PhotoSource::Replacement, None) => {
+                        return Err(Refusal::bad("MISSING_FIELD", "缺少必填项").field("key"));
+                    }
+                    (PhotoSource::Replacement, Some(key)) => {
+                        own_key(&key, &format!("photos/{cid}/"))?;
+                        check_photo(self.objects.as_ref(), &key, &self.reference.photo).await?
+                    }
+                };
+                Command::ChoosePhoto(ApplicationPhoto { source, photo })
+            }
+            Intent::AddMaterial { kind, key } => {
+                let app = loaded.app()?;
+                own_key(&key, &format!("materials/{cid}/{}/{kind}-", app.value.project))?;
+                let meta = self.objects.head(&key).await?.ok_or_else(|| {
+                    Refusal::rule("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
+                })?;
+                let head = self.objects.read_prefix(&key, 3).await?;
+                if head != [0xFF, 0xD8, 0xFF] {
+                    return Err(Refusal::rule("MATERIAL_NOT_JPEG", "材料须为JPG格式").field("key"));
+                }
+                Command::AddMaterial(Material { kind, key, bytes: meta.bytes })
+            }
+        })
+    }
+
+    /// A signed upload ticket for the candidate's photo or one proof; only for a candidate's
+    /// own existing application. The key is under the candidate's own prefix.
+    pub async fn upload_ticket(
+        &self,
+        principal: &Principal,
+        target: &Target,
+        what: Upload,
+    ) -> Result<UploadTicket, Refusal> {
+        let loaded = self.load(principal, target, false).await?;
+        let app = loaded.app()?;
+        authorise_upload(principal, &target.candidate_id)?;
+        let cid = &target.candidate_id;
+        let (key, policy) = match what {
+            Upload::Photo => {
+                (format!("photos/{cid}/{}.jpg", shared::random::id()), upload_policy(&self.reference.photo))
+            }
+            Upload::Material { kind } => {
+                (format!("materials/{cid}/{}/{kind}-{}.jpg", app.value.project, shared::random::id()), MATERIAL_POLICY)
+            }
+        };
+        Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)
+    }
+}
+
+/// Uploads are the candidate's own act.
+fn authorise_upload(principal: &Principal, candidate_id: &str) -> Result<(), Refusal> {
+    match principal {
+        Principal::Candidate(t) if t.candidate_id == candidate_id => Ok(()),
+        _ => Err(Refusal::new(shared::Kind::Forbidden, "NOT_PERMITTED", "无权进行此操作")),
+    }
+}

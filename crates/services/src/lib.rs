@@ -1,0 +1,17 @@
+//! The application services: one layer every actor goes through. A [`principal::Principal`]
+//! (candidate, staff, the system) travels into a service call, which loads through the store,
+//! checks the principal's reach in one place, calls the pure `decide` of the domain and writes
+//! one conditional transaction. Also the ports besides the table (objects, queue, clock, WeChat
+//! login, face verification) and cold-start configuration. No adapter lives here.
+
+#[cfg(feature = "accounts")]
+pub mod accounts;
+pub mod applications;
+pub mod config;
+pub mod history_import;
+pub mod photo;
+pub mod ports;
+pub mod principal;
+pub mod session;
+
+pub use principal::Principal;

@@ -1,0 +1,276 @@
+//! The deployed shape: each HTTP function is built by its own composition root from exactly the
+//! environment `infra/template.yaml` gives it — references resolved to resources made on moto
+//! (table, bucket, secrets in Secrets Manager) — with WeChat at a local server that speaks its
+//! protocol. Then the journey a new user takes goes through the functions' handlers as API
+//! Gateway events: register, bind WeChat via `jscode2session`, create, fill, photo, submit; and
+//! face login through `getverifyid` / `queryverifyinfo`. Also: a missing variable stops the cold
+//! start naming it, and WeChat being busy, slow or answering garbage is a 503 that writes nothing.
+
+// Test support: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use e2e::aws::{Provisioned, base_vars, provision, secret};
+use e2e::wechat_server::{self as wx, WechatServer};
+use embedded::local::ManualClock;
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+use services::config::Env;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const PEPPER: &str = "deployed-shape-test-pepper-0123456789abcdef";
+
+/// `KEY: value` lines under `Environment: Variables:` of one function resource in the template.
+fn template_env(function: &str) -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
+    let mut lines = text.lines().skip_while(|l| *l != format!("  {function}:")).skip(1);
+    let mut vars = vec![];
+    let mut in_vars: Option<usize> = None;
+    for line in lines.by_ref() {
+        let indent = line.len() - line.trim_start().len();
+        if !line.trim().is_empty() && indent <= 2 {
+            break; // the next resource
+        }
+        match in_vars {
+            None if line.trim() == "Variables:" => in_vars = Some(indent),
+            Some(i) if indent > i && !line.trim().is_empty() => {
+                let (k, v) = line.trim().split_once(": ").unwrap();
+                vars.push((k.to_string(), v.trim().to_string()));
+            }
+            Some(_) if !line.trim().is_empty() => in_vars = None,
+            _ => {}
+        }
+    }
+    assert!(!vars.is_empty(), "{function} has no Environment Variables in the template");
+    vars
+}
+
+/// Resources made for one test, standing in for what the stack would create.
+struct Stack {
+    aws: Provisioned,
+    pepper_arn: String,
+    wechat_secret_arn: String,
+    wechat: WechatServer,
+}
+
+impl Stack {
+    async fn new() -> Stack {
+        Stack {
+            aws: provision().await,
+            pepper_arn: secret("id-pepper", PEPPER).await,
+            wechat_secret_arn: secret("wechat-app-secret", wx::APP_SECRET).await,
+            wechat: WechatServer::start().await,
+        }
+    }
+
+    /// The environment Lambda would give `function`: the template's variables with every
+    /// reference resolved, plus what Lambda itself sets (region, keys) and the two endpoints
+    /// that point at local protocol servers instead of AWS and WeChat.
+    fn env(&self, function: &str) -> BTreeMap<String, String> {
+        let mut env = base_vars();
+        for (k, v) in template_env(function) {
+            let value = match v.as_str() {
+                "!Ref Table" => self.aws.table.clone(),
+                "!Ref UploadBucket" => self.aws.bucket.clone(),
+                "!Ref ReminderQueue" => self.aws.queue_url.clone(),
+                "!Ref IdPepperSecret" => self.pepper_arn.clone(),
+                "!Ref WechatAppSecret" => self.wechat_secret_arn.clone(),
+                "!Ref WechatAppId" => wx::APP_ID.to_string(),
+                literal if !literal.starts_with('!') => literal.to_string(),
+                other => panic!("{function}.{k}: the test does not know how to resolve {other}"),
+            };
+            env.insert(k, value);
+        }
+        env.insert("WECHAT_API_BASE".into(), self.wechat.base());
+        env
+    }
+}
+
+fn request(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Request {
+    let mut b = lambda_http::http::Request::builder().method(method).uri(path);
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(body.map_or(Body::Empty, |v| Body::Text(v.to_string()))).unwrap()
+}
+
+fn answer(resp: lambda_http::Response<Body>) -> (u16, Value) {
+    let v = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (resp.status().as_u16(), v)
+}
+
+struct Functions {
+    login: services::accounts::Accounts,
+    application: services::applications::Applications,
+}
+
+impl Functions {
+    async fn build(stack: &Stack) -> Functions {
+        // Inside the 2025 registration window: the shipped reference data's exam year.
+        let clock = Arc::new(ManualClock::new(e2e::NOW));
+        let login = login::compose::build(&Env::Map(stack.env("LoginFunction")), clock.clone()).await.unwrap();
+        let application =
+            application::compose::build(&Env::Map(stack.env("ApplicationFunction")), clock).await.unwrap();
+        Functions { login, application }
+    }
+
+    async fn login(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        answer(login::handle(&self.login, request(method, path, token, body)).await)
+    }
+
+    async fn app(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        answer(application::handle(&self.application, request(method, path, token, body)).await)
+    }
+}
+
+fn registration() -> Value {
+    json!({"account": "zhang_san", "password": e2e::PASSWORD, "name": "张三", "id_type": "resident_id",
+           "id_number": e2e::ZHANG.id_number, "gender": "male", "birth_date": "1990-03-07", "nationality": "中国",
+           "phone": "13912345678",
+           "degrees": [{"level": "bachelor", "school": "郑州大学", "major": "护理学", "graduated": "2015-07"}]})
+}
+
+async fn upload(f: &Functions, token: &str, path: &str) -> String {
+    let (s, ticket) = f.app("POST", path, Some(token), None).await;
+    assert_eq!(s, 200, "{ticket}");
+    assert_eq!(ticket["method"], "POST", "S3 takes a signed POST policy: {ticket}");
+    let status = local_server::upload::upload(&ticket, "image/jpeg", shared::photo::synthetic_jpeg(358, 441, 60_000))
+        .await
+        .unwrap();
+    assert!((200..300).contains(&status), "S3 answered {status}");
+    ticket["key"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_new_candidate_registers_binds_wechat_creates_fills_and_submits_on_the_deployed_shape() {
+    let stack = Stack::new().await;
+    let f = Functions::build(&stack).await;
+    let (s, v) = f.login("POST", "/v1/accounts", None, Some(registration())).await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    let t = Some(token.as_str());
+
+    // R2: the mini-program's wx.login code, exchanged with WeChat by the server.
+    let code = stack.wechat.code_for("oZhangSan");
+    let (s, v) = f.login("POST", "/v1/account/wechat", t, Some(json!({"code": code}))).await;
+    assert_eq!((s, &v["wechat_bound"]), (200, &json!(true)), "{v}");
+    assert!(!v.to_string().contains(wx::SESSION_KEY), "the session_key never leaves the server");
+    // A code is single use (WeChat: 40029 on reuse) …
+    let (s, v) = f.login("POST", "/v1/sessions/wechat", None, Some(json!({"code": code}))).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("WECHAT_CODE_INVALID")));
+    // … and a fresh one logs the bound user in.
+    let code = stack.wechat.code_for("oZhangSan");
+    let (s, v) = f.login("POST", "/v1/sessions/wechat", None, Some(json!({"code": code}))).await;
+    assert_eq!((s, v["account"]["account"].as_str()), (200, Some("zhang_san")), "{v}");
+
+    // R4 onwards, on the application function.
+    let (s, v) = f.app("POST", "/v1/applications", t, Some(json!({"project": "2025-health", "district": "41"}))).await;
+    assert_eq!(s, 201, "{v}");
+    let p = "/v1/applications/2025-health";
+    let agree = json!({"important_version": "2025.1", "integrity_version": "2025.1"});
+    assert_eq!(f.app("POST", &format!("{p}/agreement"), t, Some(agree)).await.0, 200);
+    for (page, body) in [
+        ("site", json!({"site": "4101"})),
+        ("basic", json!({"id_valid_until": "2030-01-01", "ethnicity": "汉族"})),
+        ("contact", json!({"phone": "13912345678", "address": "郑州市金水区", "postcode": "450000"})),
+        (
+            "exam",
+            json!({"category": "nursing", "level": "intermediate", "specialty": "368", "practice_category": "nurse",
+                   "first_registration": "2016-01", "has_residency_certificate": false,
+                   "subjects": ["1", "2", "3", "4"]}),
+        ),
+        ("education", json!({"degree_record_id": "d1"})),
+        ("work", json!({"unit_name": "郑州大学第一附属医院", "started_work": "2015-08"})),
+    ] {
+        let (s, v) = f.app("PUT", &format!("{p}/pages/{page}"), t, Some(body)).await;
+        assert_eq!(s, 200, "{page}: {v}");
+    }
+    let key = upload(&f, &token, &format!("{p}/photo/upload-url")).await;
+    let (s, v) = f.app("PUT", &format!("{p}/photo"), t, Some(json!({"source": "replacement", "key": key}))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = f.app("POST", &format!("{p}/submit"), t, None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("submitted")), "{v}");
+    assert!(v["verification_code"].as_str().is_some_and(|c| c.len() == 10), "{v}");
+}
+
+#[tokio::test]
+async fn r2_face_login_is_decided_by_the_provider_not_the_client_and_cannot_be_replayed() {
+    let stack = Stack::new().await;
+    let f = Functions::build(&stack).await;
+    assert_eq!(f.login("POST", "/v1/accounts", None, Some(registration())).await.0, 201);
+    let start = |code: String| json!({"id_type": "resident_id", "id_number": e2e::ZHANG.id_number, "code": code});
+    let (s, t) = f.login("POST", "/v1/sessions/face/start", None, Some(start(stack.wechat.code_for("oPhone")))).await;
+    assert_eq!(s, 200, "{t}");
+    let finish = json!({"attempt": t["attempt"]});
+    // The user has not (yet) passed the face check: the mini-program's word is not enough.
+    let (s, v) = f.login("POST", "/v1/sessions/face", None, Some(finish.clone())).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("FACE_VERIFY_FAILED")));
+    stack.wechat.face_matched(t["verify_id"].as_str().unwrap());
+    // The access token was revoked meanwhile: the adapter refreshes it once and goes on.
+    stack.wechat.revoke_tokens();
+    let (s, v) = f.login("POST", "/v1/sessions/face", None, Some(finish.clone())).await;
+    assert_eq!((s, v["account"]["account"].as_str()), (200, Some("zhang_san")), "{v}");
+    assert_eq!(stack.wechat.token_calls(), (2, 1), "one token, then one forced refresh");
+    let (s, v) = f.login("POST", "/v1/sessions/face", None, Some(finish)).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("FACE_VERIFY_FAILED")), "an attempt starts one session");
+}
+
+#[tokio::test]
+async fn wechat_busy_slow_or_garbled_is_a_503_with_a_stable_code_and_nothing_is_written() {
+    let stack = Stack::new().await;
+    let f = Functions::build(&stack).await;
+    let (_, v) = f.login("POST", "/v1/accounts", None, Some(registration())).await;
+    let token = v["token"].as_str().unwrap().to_string();
+    for (code, status, expected) in [
+        (wx::CODE_BUSY, 503, "WECHAT_BUSY"),
+        (wx::CODE_RATE_LIMITED, 503, "WECHAT_RATE_LIMITED"),
+        (wx::CODE_GARBAGE, 503, "WECHAT_UNAVAILABLE"),
+        (wx::CODE_HTTP_500, 503, "WECHAT_UNAVAILABLE"),
+        (wx::CODE_SLOW, 503, "WECHAT_UNAVAILABLE"),
+        ("never-issued", 401, "WECHAT_CODE_INVALID"),
+    ] {
+        let (s, v) = f.login("POST", "/v1/account/wechat", Some(&token), Some(json!({"code": code}))).await;
+        assert_eq!((s, v["code"].as_str()), (status, Some(expected)), "{code}: {v}");
+    }
+    let (_, v) = f.login("GET", "/v1/account", Some(&token), None).await;
+    assert_eq!(v["wechat_bound"], false, "no refused binding wrote anything");
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
+    let stack = Stack::new().await;
+    let clock = Arc::new(ManualClock::new(e2e::NOW));
+    for (function, var) in [
+        ("LoginFunction", "TABLE_NAME"),
+        ("LoginFunction", "BUCKET_NAME"),
+        ("LoginFunction", "ID_PEPPER_SECRET_ARN"),
+        ("LoginFunction", "WECHAT_APP_ID"),
+        ("LoginFunction", "WECHAT_APP_SECRET_ARN"),
+        ("LoginFunction", "AWS_REGION"),
+        ("ApplicationFunction", "TABLE_NAME"),
+        ("ApplicationFunction", "BUCKET_NAME"),
+    ] {
+        let mut env = stack.env(function);
+        assert!(env.remove(var).is_some(), "{function} is not given {var}");
+        let err = match function {
+            "LoginFunction" => login::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
+            _ => application::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
+        };
+        let err = err.unwrap_or_else(|| panic!("{function} started without {var}"));
+        assert!(err.contains(var), "{function} without {var}: {err}");
+    }
+    let mut env = stack.env("LoginFunction");
+    env.insert("WECHAT_API_BASE".into(), "http://api.weixin.qq.com".into());
+    let err = login::compose::build(&Env::Map(env), clock.clone()).await.err().unwrap().to_string();
+    assert!(err.contains("WECHAT_API_BASE"), "plain http to WeChat is refused: {err}");
+    // The application function is given no secret and no WeChat: it needs neither.
+    let app_vars: Vec<String> = template_env("ApplicationFunction").into_iter().map(|(k, _)| k).collect();
+    assert!(!app_vars.iter().any(|k| k.contains("SECRET") || k.contains("WECHAT") || k == "QUEUE_URL"), "{app_vars:?}");
+}
