@@ -259,7 +259,7 @@ async fn bad_input_gets_a_4xx_with_a_stable_code_a_chinese_message_and_the_field
         ("PUT", format!("{P}/pages/exam"), h.to_vec(), b"{\"category\":\"nursing\",\"level\":\"expert\"}".to_vec(), 400, "INVALID_OPTION"),
         ("GET", "/v1/applications/2099-health".into(), h.to_vec(), vec![], 404, "UNKNOWN_PROJECT"),
         ("GET", "/v1/nothing".into(), h.to_vec(), vec![], 404, "NO_ROUTE"),
-        ("PATCH", format!("{P}/submit"), h.to_vec(), vec![], 400, "METHOD_NOT_ALLOWED"),
+        ("PATCH", format!("{P}/submit"), h.to_vec(), vec![], 405, "METHOD_NOT_ALLOWED"),
         ("GET", P.into(), json_ct.to_vec(), vec![], 401, "UNAUTHENTICATED"),
         ("POST", "/v1/accounts".into(), h.to_vec(),
             json!({"account": "ok_name", "password": "abc12345", "name": "张三", "id_type": "resident_id", "id_number": "410102199003070010",
@@ -518,7 +518,12 @@ async fn r4_an_application_names_an_open_project_and_a_real_district(app: TestAp
     let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-health", "99"))).await;
     assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "UNKNOWN_DISTRICT", Some("district")));
     app.clock.set(time::macros::datetime!(2024-12-10 00:00 +08:00));
-    let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-health", "41"))).await;
+    // The session of 12-01 has expired by now: log in again, then meet the closed window.
+    let (_, v) = app
+        .call("POST", "/v1/sessions/password", None, Some(json!({"account": ZHANG.account, "password": PASSWORD})))
+        .await;
+    let later = v["token"].as_str().unwrap().to_string();
+    let (s, v) = app.call("POST", "/v1/applications", Some(&later), Some(create("2025-health", "41"))).await;
     assert_eq!((s, code_of(&v)), (409, "REGISTRATION_CLOSED"));
     app.clock.set(e2e::NOW);
     let (s, v) = app.call("POST", "/v1/applications", Some(&token), Some(create("2025-nurse", "41"))).await;

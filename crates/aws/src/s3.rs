@@ -169,6 +169,23 @@ impl ObjectStore for S3Objects {
     }
 }
 
+impl S3Objects {
+    /// The bucket named by `BUCKET_NAME`; the client is built on first use (issuing an upload
+    /// ticket signs locally and never needs it). Emulators serve buckets by path.
+    pub fn from_env(aws: &crate::Aws, env: &services::config::Env) -> Result<Self, services::config::ConfigError> {
+        let bucket = env.require("BUCKET_NAME")?;
+        let credentials = aws
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| services::config::ConfigError::Other("no AWS credentials provider".into()))?;
+        let (conf, path_style) = (aws.sdk.clone(), aws.endpoint.is_some());
+        let client = OnFirstUse::new(move || {
+            Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(path_style).build())
+        });
+        Ok(S3Objects::new(client, &bucket, &aws.region(), credentials, aws.endpoint.as_deref()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,22 +230,5 @@ mod tests {
         assert_eq!(fields["policy"], b64);
         assert_eq!(fields["key"], "photos/c/1.jpg");
         assert_eq!(fields["x-amz-security-token"], "TOKEN");
-    }
-}
-
-impl S3Objects {
-    /// The bucket named by `BUCKET_NAME`; the client is built on first use (issuing an upload
-    /// ticket signs locally and never needs it). Emulators serve buckets by path.
-    pub fn from_env(aws: &crate::Aws, env: &services::config::Env) -> Result<Self, services::config::ConfigError> {
-        let bucket = env.require("BUCKET_NAME")?;
-        let credentials = aws
-            .sdk
-            .credentials_provider()
-            .ok_or_else(|| services::config::ConfigError::Other("no AWS credentials provider".into()))?;
-        let (conf, path_style) = (aws.sdk.clone(), aws.endpoint.is_some());
-        let client = OnFirstUse::new(move || {
-            Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(path_style).build())
-        });
-        Ok(S3Objects::new(client, &bucket, &aws.region(), credentials, aws.endpoint.as_deref()))
     }
 }

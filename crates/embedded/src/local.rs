@@ -237,8 +237,6 @@ impl Queue for LocalQueue {
     }
 }
 
-/// Wall-clock time.
-
 /// Time that starts at a chosen instant and then runs with the wall clock: lets the local
 /// server demo a registration window that is not open today.
 pub struct ShiftedClock {

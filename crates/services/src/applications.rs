@@ -217,7 +217,9 @@ impl Applications {
         let cid = &target.candidate_id;
         Ok(match intent {
             Intent::Command(cmd) => cmd,
-            Intent::Create { district } => Command::Create { district, last_year: loaded.last_year.clone() },
+            Intent::Create { district } => {
+                Command::Create { district, last_year: loaded.last_year.clone().map(Box::new) }
+            }
             Intent::SavePage(page) => Command::SavePage(page.resolve(&loaded.candidate.value)?),
             Intent::ChoosePhoto { source, key } => {
                 loaded.app()?;

@@ -365,7 +365,7 @@ pub enum Command {
     /// record from last year's sitting, if one was imported (R32, R35, R38).
     Create {
         district: DistrictCode,
-        last_year: Option<LastYear>,
+        last_year: Option<Box<LastYear>>,
     },
     /// R5
     Agree {
@@ -427,7 +427,7 @@ pub enum Event {
         historical: bool,
         /// Last year's facts the application carries (R32, R35); absent for first-timers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        record: Option<Historical>,
+        record: Option<Box<Historical>>,
     },
     Agreed {
         agreement: Agreement,
@@ -542,7 +542,7 @@ impl Application {
     pub fn from_created(candidate_id: &str, project: ProjectCode, event: &Event, now: OffsetDateTime) -> Option<Self> {
         match event {
             Event::Created { district, record, .. } => {
-                Some(Application::new(candidate_id, project, district.clone(), record.clone(), now))
+                Some(Application::new(candidate_id, project, district.clone(), record.as_deref().cloned(), now))
             }
             _ => None,
         }
@@ -643,7 +643,7 @@ impl Application {
 /// yet (`Create` needs it absent; every other command needs it present).
 pub fn decide_on(app: Option<&Application>, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
     match (app, cmd) {
-        (None, Command::Create { district, last_year }) => decide_create(district, last_year.as_ref(), ctx),
+        (None, Command::Create { district, last_year }) => decide_create(district, last_year.as_deref(), ctx),
         (Some(_), Command::Create { .. }) => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
         (None, _) => Err(Refusal::not_found("NO_APPLICATION", "尚未报名该考试项目")),
         (Some(app), cmd) => decide(app, cmd, ctx),
@@ -667,7 +667,11 @@ fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>
     let record = last
         .filter(|l| l.id_type == doc.id_type && l.id_number == doc.number())
         .and_then(|l| historical(l.clone(), ctx.reference));
-    Ok(Decision::one(Event::Created { district: district.clone(), historical: record.is_some(), record }))
+    Ok(Decision::one(Event::Created {
+        district: district.clone(),
+        historical: record.is_some(),
+        record: record.map(Box::new),
+    }))
 }
 
 /// Decide what `cmd` does to `app` — the events it causes, or why it is refused.

@@ -57,6 +57,7 @@ pub struct World {
 }
 
 impl World {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         World { candidate: candidate(), now: NOW }
     }
