@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use edge::api::{Function, resolve};
 use edge::http::{json_response, method_not_allowed, query_param, refusal_response};
-use embedded::Embedded;
 use embedded::local::{LocalObjects, UploadGrant};
+use embedded::{Embedded, StandIns};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -70,11 +70,12 @@ impl System {
     pub fn compose(
         table: Arc<dyn Table>,
         objects: Arc<dyn ObjectStore>,
-        local: &Embedded,
+        stand_ins: &StandIns,
         clock: Arc<dyn Clock>,
     ) -> Result<System, ConfigError> {
         let reference = Arc::new(Reference::load_default()?);
-        let (wechat, face): (Arc<dyn WechatLogin>, Arc<dyn FaceVerifier>) = (local.wechat.clone(), local.face.clone());
+        let (wechat, face): (Arc<dyn WechatLogin>, Arc<dyn FaceVerifier>) =
+            (stand_ins.wechat.clone(), stand_ins.face.clone());
         Ok(System {
             accounts: Accounts {
                 table: table.clone(),
@@ -83,8 +84,8 @@ impl System {
                 reference: reference.clone(),
                 wechat,
                 face,
-                id_pepper: local.secret.clone(),
-                session_ttl: Accounts::new_session_ttl(),
+                id_pepper: stand_ins.secret.clone(),
+                session_ttl: Accounts::default_session_ttl(),
             },
             apps: Applications {
                 table: table.clone(),
@@ -96,13 +97,13 @@ impl System {
             objects,
             clock,
             reference,
-            id_pepper: local.secret.clone(),
+            id_pepper: stand_ins.secret.clone(),
         })
     }
 
     /// Everything on the embedded adapters of `local`.
     pub fn embedded(local: &Embedded, clock: Arc<dyn Clock>) -> Result<System, ConfigError> {
-        Self::compose(local.table.clone(), local.objects.clone(), local, clock)
+        Self::compose(local.table.clone(), local.objects.clone(), &local.stand_ins, clock)
     }
 }
 
@@ -151,24 +152,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let base = format!("http://{addr}");
-    // The stand-ins and the ID-hashing key of this installation, on either backend.
-    let local = Embedded::open(&config.data_dir, &base)?;
-    local.objects.set_base_url(&base);
-    let (mut table, objects, locals): (Arc<dyn Table>, Arc<dyn ObjectStore>, Locals) = match &config.backend {
-        Backend::Embedded => {
-            (local.table.clone(), local.objects.clone(), Locals { objects: Some(local.objects.clone()) })
-        }
-        Backend::Aws(env) => {
-            let aws = aws_adapters::Aws::from_env(env)?;
-            let table = Arc::new(aws_adapters::dynamo::DynamoTable::from_env(&aws, env).await?);
-            let objects = Arc::new(aws_adapters::s3::S3Objects::from_env(&aws, env)?);
-            (table, objects, Locals { objects: None })
-        }
-    };
+    let (mut table, objects, locals, stand_ins): (Arc<dyn Table>, Arc<dyn ObjectStore>, Locals, StandIns) =
+        match &config.backend {
+            Backend::Embedded => {
+                let local = Embedded::open(&config.data_dir, &base)?;
+                local.objects.set_base_url(&base);
+                let locals = Locals { objects: Some(local.objects.clone()) };
+                (local.table.clone(), local.objects.clone(), locals, local.stand_ins)
+            }
+            Backend::Aws(env) => {
+                let aws = aws_adapters::Aws::from_env(env)?;
+                let table = Arc::new(aws_adapters::dynamo::DynamoTable::from_env(&aws, env).await?);
+                let objects = Arc::new(aws_adapters::s3::S3Objects::from_env(&aws, env)?);
+                (table, objects, Locals { objects: None }, StandIns::open(&config.data_dir)?)
+            }
+        };
     if let Some(layer) = config.table_layer {
         table = layer(table);
     }
-    let deps = System::compose(table, objects, &local, config.clock.clone())?;
+    let deps = System::compose(table, objects, &stand_ins, config.clock.clone())?;
     let n = services::history_import::import(
         deps.table.as_ref(),
         &deps.id_pepper,

@@ -338,7 +338,8 @@ async fn r2_face_id_and_mini_program_login(app: TestApp) {
     assert_eq!((s, code_of(&v)), (401, "FACE_VERIFY_FAILED"));
     let (s, v) = app.call("POST", "/v1/sessions/face/start", None, Some(start(ZHAO.id_number))).await;
     assert_eq!((s, code_of(&v)), (401, "NOT_REGISTERED"));
-    let (s, v) = app.call("POST", "/v1/sessions/face", None, Some(json!({"attempt": "0".repeat(32)}))).await;
+    let (s, v) =
+        app.call("POST", "/v1/sessions/face", None, Some(json!({"attempt": format!("{0}.{0}", "0".repeat(32))}))).await;
     assert_eq!((s, code_of(&v)), (401, "FACE_VERIFY_FAILED"));
     let passport = json!({"id_type": "passport", "id_number": "E12345678", "code": "local-zhang-phone"});
     let (s, v) = app.call("POST", "/v1/sessions/face/start", None, Some(passport)).await;

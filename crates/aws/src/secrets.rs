@@ -4,14 +4,24 @@
 use crate::Aws;
 use services::config::{ConfigError, Env};
 
-/// The secret string whose ARN is in `var`. A missing variable, an unreadable secret or one
-/// without a string value stops the cold start, naming `var`.
-pub async fn read(aws: &Aws, env: &Env, var: &'static str) -> Result<String, ConfigError> {
-    let arn = env.require(var)?;
-    let client = aws_sdk_secretsmanager::Client::new(&aws.sdk);
-    let out = client.get_secret_value().secret_id(&arn).send().await.map_err(|e| ConfigError::Unreadable {
-        var,
-        why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-    })?;
-    out.secret_string.filter(|s| !s.is_empty()).ok_or(ConfigError::Unreadable { var, why: "no string value".into() })
+/// One client for every secret a function reads at cold start.
+pub struct Secrets(aws_sdk_secretsmanager::Client);
+
+impl Secrets {
+    pub fn new(aws: &Aws) -> Secrets {
+        Secrets(aws_sdk_secretsmanager::Client::new(&aws.sdk))
+    }
+
+    /// The secret string whose ARN is in `var`. A missing variable, an unreadable secret or one
+    /// without a string value stops the cold start, naming `var`.
+    pub async fn read(&self, env: &Env, var: &'static str) -> Result<String, ConfigError> {
+        let arn = env.require(var)?;
+        let out = self.0.get_secret_value().secret_id(&arn).send().await.map_err(|e| ConfigError::Unreadable {
+            var,
+            why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        })?;
+        out.secret_string
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::Unreadable { var, why: "no string value".into() })
+    }
 }

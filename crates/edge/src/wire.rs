@@ -107,8 +107,8 @@ pub struct FaceAttemptView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaceLogin {
-    /// The `attempt` from step 1: 32 hexadecimal characters.
-    #[schema(pattern = "^[0-9a-f]{32}$")]
+    /// The `attempt` from step 1.
+    #[schema(pattern = "^[0-9a-f]{32}\\.[0-9a-f]{32}$")]
     pub attempt: String,
 }
 

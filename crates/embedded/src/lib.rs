@@ -35,6 +35,31 @@ pub fn local_secret(dir: &Path) -> Result<Vec<u8>, EmbeddedError> {
     }
 }
 
+/// The WeChat and face stand-ins and the key of one installation: what the local server uses
+/// on either backend in place of WeChat and Secrets Manager.
+#[derive(Clone)]
+pub struct StandIns {
+    pub face: Arc<LocalFaceStandIn>,
+    pub wechat: Arc<LocalWechatStandIn>,
+    /// Hashes ID documents into candidate ids and signs local URLs.
+    pub secret: Arc<[u8]>,
+}
+
+impl StandIns {
+    /// Those of the installation in `dir` (its `local-secret`, generated on first start).
+    pub fn open(dir: &Path) -> Result<StandIns, EmbeddedError> {
+        Ok(Self::with(&local_secret(dir)?))
+    }
+
+    fn with(secret: &[u8]) -> StandIns {
+        StandIns {
+            face: Arc::new(LocalFaceStandIn::new(secret)),
+            wechat: Arc::new(LocalWechatStandIn),
+            secret: Arc::from(secret),
+        }
+    }
+}
+
 /// Every embedded adapter of one installation, kept concrete so the local server can reach what
 /// only they have (accepting uploads, draining the queue).
 #[derive(Clone)]
@@ -42,9 +67,7 @@ pub struct Embedded {
     pub table: Arc<SqliteTable>,
     pub objects: Arc<LocalObjects>,
     pub queue: Arc<LocalQueue>,
-    pub face: Arc<LocalFaceStandIn>,
-    pub wechat: Arc<LocalWechatStandIn>,
-    pub secret: Arc<[u8]>,
+    pub stand_ins: StandIns,
 }
 
 impl Embedded {
@@ -68,9 +91,7 @@ impl Embedded {
             table,
             objects: Arc::new(LocalObjects::new(&dir.join("objects"), base_url, secret)),
             queue: Arc::new(LocalQueue::default()),
-            face: Arc::new(LocalFaceStandIn::new(secret)),
-            wechat: Arc::new(LocalWechatStandIn),
-            secret: Arc::from(secret),
+            stand_ins: StandIns::with(secret),
         }
     }
 }

@@ -50,7 +50,8 @@ pub struct NewSession {
 }
 
 /// A face verification under way: what the mini-program needs for `wx.requestFacialVerify`,
-/// and the attempt id it sends back to finish the login.
+/// and the attempt it sends back to finish the login: `<candidate id>.<out_seq_no>`, so the
+/// finish reads the attempt and the account in one round trip.
 pub struct FaceAttempt {
     pub attempt: String,
     pub verify_id: String,
@@ -98,7 +99,7 @@ fn marker(key: &Key, cid: &str) -> Result<Item, StoreError> {
 }
 
 impl Accounts {
-    pub fn new_session_ttl() -> time::Duration {
+    pub fn default_session_ttl() -> time::Duration {
         time::Duration::hours(SESSION_HOURS)
     }
 
@@ -236,37 +237,42 @@ impl Accounts {
         });
         let extra = [("ttl", json!(expires_at.unix_timestamp() + 86_400))];
         self.table.put(encode(&key, "face_attempt", 1, &attempt, &extra)?, Cond::NotExists).await?;
-        Ok(FaceAttempt { attempt: out_seq_no, verify_id: ticket.verify_id, expires_at })
+        Ok(FaceAttempt { attempt: format!("{}.{out_seq_no}", c.value.id), verify_id: ticket.verify_id, expires_at })
     }
 
     /// R2, face login, step 2 (`queryVerifyInfo`): the provider, not the mini-program, says
     /// whether the face matched. The attempt is consumed by the same transaction that starts
     /// the session, so it starts at most one (no replay).
     pub async fn face_finish(&self, attempt: &str) -> Result<NewSession, Refusal> {
-        if attempt.len() != 32 || !attempt.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let Some((cid, seq)) = attempt.split_once('.').filter(|(c, s)| hex32(c) && hex32(s)) else {
             return Err(face_failed());
-        }
-        let key = keys::face_attempt(attempt);
-        let item = self.table.get(&key).await?.ok_or_else(face_failed)?;
-        let stored: Versioned<serde_json::Value> = decode(&item)?;
+        };
+        let key = keys::face_attempt(seq);
+        let got = self.table.get_many(&[key.clone(), keys::candidate(cid)]).await?;
+        let item = got[0].as_ref().ok_or_else(face_failed)?;
+        let stored: Versioned<serde_json::Value> = decode(item)?;
         let field = |n: &str| stored.value.get(n).and_then(|v| v.as_str()).map(str::to_string);
         let expires = stored.value.get("expires").and_then(|v| v.as_i64()).unwrap_or(0);
-        let (Some(cid), Some(openid), Some(verify_id), Some(cert_hash)) =
+        let (Some(owner), Some(openid), Some(verify_id), Some(cert_hash)) =
             (field("cid"), field("openid"), field("verify_id"), field("cert_hash"))
         else {
             return Err(Refusal::internal());
         };
+        if owner != cid {
+            return Err(face_failed()); // an attempt named with another candidate's id
+        }
         if self.clock.now().unix_timestamp() >= expires {
             return Err(Refusal::new(Kind::Unauthorized, "FACE_ATTEMPT_EXPIRED", "人脸核身已超时,请重新开始"));
         }
+        let candidate: Versioned<Candidate> = decode(got[1].as_ref().ok_or_else(Refusal::internal)?)?;
         let verdict =
-            self.face.verdict(&FaceQuery { verify_id, out_seq_no: attempt.to_string(), cert_hash, openid }).await?;
+            self.face.verdict(&FaceQuery { verify_id, out_seq_no: seq.to_string(), cert_hash, openid }).await?;
         if let FaceVerdict::Failed(code) = verdict {
             tracing::info!(verify_ret = code, "face verification not passed");
             return Err(face_failed());
         }
-        let c = self.candidate(&cid).await?.ok_or_else(Refusal::internal)?;
-        self.start_session(c.value, vec![Write::Delete { key, cond: Cond::Version(stored.ver) }]).await
+        self.start_session(candidate.value, vec![Write::Delete { key, cond: Cond::Version(stored.ver) }]).await
     }
 
     /// Read the session and the candidate in one round trip; refuse unless the session is live.

@@ -81,7 +81,6 @@ impl Loaded {
 pub struct Outcome {
     pub app: Application,
     pub warnings: Vec<Warning>,
-    pub created: bool,
 }
 
 /// What an upload ticket is for.
@@ -169,6 +168,11 @@ impl Applications {
             // Named in the body, not the path: a rule of the form, not a missing resource.
             return Err(Refusal::rule("UNKNOWN_PROJECT", "考试项目不存在").field("project"));
         }
+        // Intents other than a plain command are the candidate's own acts (pages, photo,
+        // uploads, creation): refused before any I/O for anyone else.
+        if !matches!(intent, Intent::Command(_)) {
+            authorise_own(principal, &target.candidate_id)?;
+        }
         let loaded = self.load(principal, target, creating).await?;
         let current = loaded.app.as_ref().map(|a| &a.value);
         let cmd = self.command(&loaded, target, intent).await?;
@@ -203,7 +207,7 @@ impl Applications {
         let prev = loaded.app.as_ref().map(|a| a.ver);
         let writes = application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
         match self.table.transact(writes).await {
-            Ok(()) => Ok(Outcome { app: new, warnings: decision.warnings, created: creating }),
+            Ok(()) => Ok(Outcome { app: new, warnings: decision.warnings }),
             Err(StoreError::Conflict { .. }) if creating => {
                 Err(Refusal::conflict("APPLICATION_EXISTS", "已报名该考试项目"))
             }
@@ -263,9 +267,9 @@ impl Applications {
         target: &Target,
         what: Upload,
     ) -> Result<UploadTicket, Refusal> {
+        authorise_own(principal, &target.candidate_id)?;
         let loaded = self.load(principal, target, false).await?;
         let app = loaded.app()?;
-        authorise_upload(principal, &target.candidate_id)?;
         let cid = &target.candidate_id;
         let (key, policy) = match what {
             Upload::Photo => {
@@ -279,8 +283,8 @@ impl Applications {
     }
 }
 
-/// Uploads are the candidate's own act.
-fn authorise_upload(principal: &Principal, candidate_id: &str) -> Result<(), Refusal> {
+/// Acts only the candidate does on their own application (uploads, pages, creation).
+fn authorise_own(principal: &Principal, candidate_id: &str) -> Result<(), Refusal> {
     match principal {
         Principal::Candidate(t) if t.candidate_id == candidate_id => Ok(()),
         _ => Err(Refusal::new(shared::Kind::Forbidden, "NOT_PERMITTED", "无权进行此操作")),

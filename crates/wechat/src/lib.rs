@@ -75,7 +75,9 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 /// The WeChat API client: one per function, shared by every request of an execution environment.
 pub struct Wechat {
     settings: Settings,
-    http: Client<Https, Full<Bytes>>,
+    /// Built on the first call, not at cold start: parsing the ~150 trust roots costs
+    /// milliseconds that a request which never reaches WeChat (most of them) should not pay.
+    http: std::sync::OnceLock<Client<Https, Full<Bytes>>>,
     /// The one access-token cache: (token, when to renew it).
     token: Mutex<Option<(Arc<str>, Instant)>>,
 }
@@ -122,8 +124,11 @@ fn https_connector() -> Https {
 
 impl Wechat {
     pub fn new(settings: Settings) -> Wechat {
-        let http = Client::builder(TokioExecutor::new()).build(https_connector());
-        Wechat { settings, http, token: Mutex::new(None) }
+        Wechat { settings, http: std::sync::OnceLock::new(), token: Mutex::new(None) }
+    }
+
+    fn http(&self) -> &Client<Https, Full<Bytes>> {
+        self.http.get_or_init(|| Client::builder(TokioExecutor::new()).build(https_connector()))
     }
 
     async fn call(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Value, Fault> {
@@ -138,7 +143,7 @@ impl Wechat {
         };
         let req = req.body(Full::new(bytes)).map_err(|e| Fault::Transport(e.to_string()))?;
         let answer = async {
-            let resp = self.http.request(req).await.map_err(|e| Fault::Transport(e.to_string()))?;
+            let resp = self.http().request(req).await.map_err(|e| Fault::Transport(e.to_string()))?;
             let status = resp.status().as_u16();
             if status != 200 {
                 return Err(Fault::Status(status));

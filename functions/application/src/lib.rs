@@ -16,7 +16,7 @@ use edge::wire::{
 };
 use lambda_http::Request;
 use services::applications::{Applications, Intent, Outcome, Target, Upload, material_kind};
-use shared::domain::application::{Command, PageKind};
+use shared::domain::application::{Application, Command, PageKind, Warning};
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
 use shared::reference::Project;
@@ -42,14 +42,18 @@ fn own(apps: &Applications, req: &Request, p: &Params) -> Result<(services::Prin
     Ok((principal, target))
 }
 
-fn view(apps: &Applications, status: u16, o: Outcome) -> Result<HttpResponse, Refusal> {
-    let (project, district) = apps.context(&o.app)?;
-    Ok(json_response(status, &ApplicationView::of(&o.app, project, district, o.warnings)))
+fn view(apps: &Applications, status: u16, app: &Application, warnings: Vec<Warning>) -> Result<HttpResponse, Refusal> {
+    let (project, district) = apps.context(app)?;
+    Ok(json_response(status, &ApplicationView::of(app, project, district, warnings)))
+}
+
+fn outcome(apps: &Applications, status: u16, o: Outcome) -> Result<HttpResponse, Refusal> {
+    view(apps, status, &o.app, o.warnings)
 }
 
 async fn change(apps: &Applications, req: &Request, p: &Params, intent: Intent) -> Result<HttpResponse, Refusal> {
     let (principal, target) = own(apps, req, p)?;
-    view(apps, 200, apps.execute(&principal, &target, intent).await?)
+    outcome(apps, 200, apps.execute(&principal, &target, intent).await?)
 }
 
 async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refusal> {
@@ -94,12 +98,12 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
             let principal = candidate(req)?;
             let target = Target::own(&principal, ProjectCode::parse(&b.project, "project")?)?;
             let district = DistrictCode::parse(&b.district, "district")?;
-            view(apps, 201, apps.execute(&principal, &target, Intent::Create { district }).await?)
+            outcome(apps, 201, apps.execute(&principal, &target, Intent::Create { district }).await?)
         }
         RouteId::GetApplication => {
             let (principal, target) = own(apps, req, &p)?;
             let loaded = apps.read(&principal, &target).await?;
-            view(apps, 200, Outcome { app: loaded.app()?.value.clone(), warnings: vec![], created: false })
+            view(apps, 200, &loaded.app()?.value, vec![])
         }
         RouteId::Agree => {
             let b: AgreeRequest = parse_body(req)?;

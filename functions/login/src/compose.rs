@@ -21,11 +21,11 @@ pub async fn from_env(env: &Env) -> Result<Accounts, ConfigError> {
 /// thing a Lambda does not take from its environment).
 pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigError> {
     let aws = Aws::from_env(env)?;
-    // Both secrets at once: two round trips in parallel, one wait in the cold start.
-    let (pepper, app_secret) = tokio::join!(
-        aws_adapters::secrets::read(&aws, env, "ID_PEPPER_SECRET_ARN"),
-        aws_adapters::secrets::read(&aws, env, "WECHAT_APP_SECRET_ARN"),
-    );
+    // Both secrets at once, through one client: two round trips in parallel, one wait in the
+    // cold start.
+    let secrets = aws_adapters::secrets::Secrets::new(&aws);
+    let (pepper, app_secret) =
+        tokio::join!(secrets.read(env, "ID_PEPPER_SECRET_ARN"), secrets.read(env, "WECHAT_APP_SECRET_ARN"));
     let (pepper, app_secret) = (pepper?, app_secret?);
     if pepper.len() < 32 {
         return Err(ConfigError::malformed("ID_PEPPER_SECRET_ARN", "the pepper must be at least 32 characters"));
@@ -41,6 +41,6 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
         wechat: wechat.clone(),
         face: wechat,
         id_pepper: Arc::from(pepper.as_bytes()),
-        session_ttl: Accounts::new_session_ttl(),
+        session_ttl: Accounts::default_session_ttl(),
     })
 }
