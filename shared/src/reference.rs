@@ -267,6 +267,7 @@ pub struct Reference {
     /// Current notice per project and kind (the highest version listed last in the file wins).
     pub notices: BTreeMap<(ProjectCode, NoticeKind), Notice>,
     pub photo: PhotoSpec,
+    pub materials: MaterialSpec,
 }
 
 /// Why reference data was refused at start-up.
@@ -292,8 +293,20 @@ pub struct PhotoSpec {
     pub source: Option<String>,
 }
 
-const FILES: [(&str, &str); 6] = [
+/// What one uploaded proof may be, and how many an application may hold (R41; configurable).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialSpec {
+    pub min_bytes: u64,
+    pub max_bytes: u64,
+    pub max_count: usize,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+const FILES: [(&str, &str); 7] = [
     ("photo.json", include_str!("../reference/photo.json")),
+    ("materials.json", include_str!("../reference/materials.json")),
     ("projects.json", include_str!("../reference/projects.json")),
     ("districts.json", include_str!("../reference/districts.json")),
     ("sites.json", include_str!("../reference/sites.json")),
@@ -365,8 +378,17 @@ impl Reference {
                 problem: "min above max or zero size".into(),
             });
         }
+        let materials: MaterialSpec = parse(&read, "materials.json")?;
+        if materials.min_bytes > materials.max_bytes || materials.max_count == 0 {
+            return Err(ReferenceError::Invalid {
+                file: "materials.json",
+                entry: "limits".into(),
+                problem: "min above max or no material allowed".into(),
+            });
+        }
         let mut r = Self::build(projects, districts, sites, specialties, notices)?;
         r.photo = photo;
+        r.materials = materials;
         Ok(r)
     }
 
@@ -391,6 +413,7 @@ impl Reference {
             specialties: BTreeMap::new(),
             notices: BTreeMap::new(),
             photo: PhotoSpec { min_bytes: 0, max_bytes: 0, min_width: 0, min_height: 0, source: None },
+            materials: MaterialSpec { min_bytes: 0, max_bytes: 0, max_count: 0, source: None },
         };
         for d in districts {
             if !d.online_payment && d.mobile_payment {

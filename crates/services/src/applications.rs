@@ -14,7 +14,7 @@ use shared::domain::application::{
 use shared::domain::history::LastYear;
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
-use shared::reference::{District, Project, Reference};
+use shared::reference::{District, MaterialSpec, Project, Reference};
 use std::sync::Arc;
 use store::layout::application_writes;
 use store::{Key, StoreError, Table, Versioned, decode, keys};
@@ -101,9 +101,15 @@ pub fn material_kind(raw: &str) -> Result<String, Refusal> {
     Ok(raw.to_string())
 }
 
-/// Proofs are JPEG scans; the policy bounds what one upload may be (R41).
-const MATERIAL_POLICY: UploadPolicy =
-    UploadPolicy { content_type: "image/jpeg", min_bytes: 1024, max_bytes: 5 << 20, expires_in_secs: 600 };
+/// Proofs are JPEG scans; the reference data bounds what one upload may be (R41).
+fn material_policy(spec: &MaterialSpec) -> UploadPolicy {
+    UploadPolicy {
+        content_type: "image/jpeg",
+        min_bytes: spec.min_bytes,
+        max_bytes: spec.max_bytes,
+        expires_in_secs: 600,
+    }
+}
 
 impl Applications {
     /// The exam project named in a path (404 when unknown).
@@ -250,6 +256,15 @@ impl Applications {
                 let meta = self.objects.head(&key).await?.ok_or_else(|| {
                     Refusal::rule("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
                 })?;
+                // The signed policy bounds the size on S3; checked again here for every backend.
+                let spec = &self.reference.materials;
+                if meta.bytes < spec.min_bytes || meta.bytes > spec.max_bytes {
+                    return Err(Refusal::rule(
+                        "MATERIAL_SIZE",
+                        format!("材料大小应在{}KB至{}MB之间", spec.min_bytes / 1024, spec.max_bytes >> 20),
+                    )
+                    .field("key"));
+                }
                 let head = self.objects.read_prefix(&key, 3).await?;
                 if head != [0xFF, 0xD8, 0xFF] {
                     return Err(Refusal::rule("MATERIAL_NOT_JPEG", "材料须为JPG格式").field("key"));

@@ -752,6 +752,15 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             } else if ctx.now > schedule.reupload_deadline {
                 return Err(state("REUPLOAD_CLOSED", "已超过重新上传材料的截止时间"));
             }
+            // Bounded, so the application item stays far under the table's item-size limit.
+            let replaces = app.materials.iter().any(|x| x.kind == m.kind);
+            if !replaces && app.materials.len() >= ctx.reference.materials.max_count {
+                return Err(Refusal::rule(
+                    "TOO_MANY_MATERIALS",
+                    format!("每份报名最多上传{}份证明材料", ctx.reference.materials.max_count),
+                )
+                .field("kind"));
+            }
             Ok(Decision::one(Event::MaterialAdded { material: m.clone() }))
         }
         Command::CompleteMaterials => {

@@ -519,6 +519,22 @@ fn r23_r31_r42_the_sweep_lapses_only_what_is_past_its_deadline() {
 }
 
 #[test]
+fn r41_an_application_holds_at_most_the_reference_datas_number_of_materials() {
+    let w = World::new();
+    let mut app = filled(&w, "12");
+    let max = reference().materials.max_count;
+    let m = |kind: String| Command::AddMaterial(Material { kind, key: "k".into(), bytes: 9 });
+    for i in 0..max {
+        w.run(&mut app, m(format!("proof{i}")));
+    }
+    assert_eq!(app.materials.len(), max);
+    assert_eq!(w.refuse(&app, m("one_more".into())).code, "TOO_MANY_MATERIALS");
+    // Replacing a proof of a kind already uploaded is not one more.
+    w.run(&mut app, m("proof0".into()));
+    assert_eq!(app.materials.len(), max);
+}
+
+#[test]
 fn r42_not_passed_means_reupload_and_resubmit_before_the_deadline() {
     let mut w = World::new();
     let mut app = submitted(&w, "12");
