@@ -290,9 +290,10 @@ impl Applications {
             Upload::Photo => {
                 (format!("photos/{cid}/{}.jpg", shared::random::id()), upload_policy(&self.reference.photo))
             }
-            Upload::Material { kind } => {
-                (format!("materials/{cid}/{}/{kind}-{}.jpg", app.value.project, shared::random::id()), MATERIAL_POLICY)
-            }
+            Upload::Material { kind } => (
+                format!("materials/{cid}/{}/{kind}-{}.jpg", app.value.project, shared::random::id()),
+                material_policy(&self.reference.materials),
+            ),
         };
         Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)
     }
