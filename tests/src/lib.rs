@@ -7,6 +7,8 @@
 
 pub mod aws;
 pub mod counting;
+pub mod runtime_api;
+pub mod stack;
 pub mod wechat_server;
 
 use bytes::Bytes;

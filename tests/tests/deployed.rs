@@ -9,83 +9,13 @@
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use e2e::aws::{Provisioned, base_vars, provision, secret};
-use e2e::wechat_server::{self as wx, WechatServer};
+use e2e::stack::{Stack, template_env};
+use e2e::wechat_server as wx;
 use embedded::local::ManualClock;
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use services::config::Env;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-const PEPPER: &str = "deployed-shape-test-pepper-0123456789abcdef";
-
-/// `KEY: value` lines under `Environment: Variables:` of one function resource in the template.
-fn template_env(function: &str) -> Vec<(String, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
-    let mut lines = text.lines().skip_while(|l| *l != format!("  {function}:")).skip(1);
-    let mut vars = vec![];
-    let mut in_vars: Option<usize> = None;
-    for line in lines.by_ref() {
-        let indent = line.len() - line.trim_start().len();
-        if !line.trim().is_empty() && indent <= 2 {
-            break; // the next resource
-        }
-        match in_vars {
-            None if line.trim() == "Variables:" => in_vars = Some(indent),
-            Some(i) if indent > i && !line.trim().is_empty() => {
-                let (k, v) = line.trim().split_once(": ").unwrap();
-                vars.push((k.to_string(), v.trim().to_string()));
-            }
-            Some(_) if !line.trim().is_empty() => in_vars = None,
-            _ => {}
-        }
-    }
-    assert!(!vars.is_empty(), "{function} has no Environment Variables in the template");
-    vars
-}
-
-/// Resources made for one test, standing in for what the stack would create.
-struct Stack {
-    aws: Provisioned,
-    pepper_arn: String,
-    wechat_secret_arn: String,
-    wechat: WechatServer,
-}
-
-impl Stack {
-    async fn new() -> Stack {
-        Stack {
-            aws: provision().await,
-            pepper_arn: secret("id-pepper", PEPPER).await,
-            wechat_secret_arn: secret("wechat-app-secret", wx::APP_SECRET).await,
-            wechat: WechatServer::start().await,
-        }
-    }
-
-    /// The environment Lambda would give `function`: the template's variables with every
-    /// reference resolved, plus what Lambda itself sets (region, keys) and the two endpoints
-    /// that point at local protocol servers instead of AWS and WeChat.
-    fn env(&self, function: &str) -> BTreeMap<String, String> {
-        let mut env = base_vars();
-        for (k, v) in template_env(function) {
-            let value = match v.as_str() {
-                "!Ref Table" => self.aws.table.clone(),
-                "!Ref UploadBucket" => self.aws.bucket.clone(),
-                "!Ref ReminderQueue" => self.aws.queue_url.clone(),
-                "!Ref IdPepperSecret" => self.pepper_arn.clone(),
-                "!Ref WechatAppSecret" => self.wechat_secret_arn.clone(),
-                "!Ref WechatAppId" => wx::APP_ID.to_string(),
-                literal if !literal.starts_with('!') => literal.to_string(),
-                other => panic!("{function}.{k}: the test does not know how to resolve {other}"),
-            };
-            env.insert(k, value);
-        }
-        env.insert("WECHAT_API_BASE".into(), self.wechat.base());
-        env
-    }
-}
 
 fn request(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Request {
     let mut b = lambda_http::http::Request::builder().method(method).uri(path);

@@ -477,7 +477,11 @@ impl Params {
 /// The route for `method` and `path`: `NO_ROUTE` when no template matches the path,
 /// `METHOD_NOT_ALLOWED` when one does but not with this method.
 pub fn resolve(method: &str, segments: &[String]) -> Result<(&'static Route, Params), Refusal> {
-    let mut path_matched = false;
+    // The templates this path matches, and how many parameters each needed. A literal segment
+    // beats a parameter: `/materials/complete` is only that path, never `/materials/{kind}`,
+    // whatever the method (so `PUT …/materials/complete` is 405, as the OpenAPI says).
+    let mut best: Option<usize> = None;
+    let mut found: Vec<(&'static Route, Params, usize)> = vec![];
     for r in ROUTES {
         let tpl: Vec<&'static str> = r.path.split('/').filter(|s| !s.is_empty()).collect();
         if tpl.len() != segments.len() {
@@ -491,16 +495,18 @@ pub fn resolve(method: &str, segments: &[String]) -> Result<(&'static Route, Par
             }
             None => t == s,
         });
-        if !ok {
-            continue;
+        if ok {
+            let n = params.0.len();
+            best = Some(best.map_or(n, |b| b.min(n)));
+            found.push((r, params, n));
         }
-        // A literal segment beats a parameter: `/materials/complete` is not `/materials/{kind}`.
-        if r.method == method {
-            return Ok((r, params));
-        }
-        path_matched = true;
     }
-    Err(if path_matched { method_not_allowed() } else { no_route() })
+    let Some(best) = best else { return Err(no_route()) };
+    found
+        .into_iter()
+        .find(|(r, _, n)| *n == best && r.method == method)
+        .map(|(r, p, _)| (r, p))
+        .ok_or_else(method_not_allowed)
 }
 
 fn add<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
@@ -567,6 +573,21 @@ pub struct ErrorBody {
     field: Option<String>,
 }
 
+/// The `{param}` segments of a path template, as required string path parameters.
+fn path_params(path: &str) -> Vec<openapi::path::Parameter> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(openapi::Required::True)
+                .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String)))
+                .build()
+        })
+        .collect()
+}
+
 /// The OpenAPI 3.1 document for every route.
 pub fn openapi() -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -581,16 +602,8 @@ pub fn openapi() -> OpenApi {
             .operation_id(Some(format!("{:?}", r.id)))
             .summary(Some(r.summary))
             .tag(r.function.name());
-        for seg in r.path.split('/') {
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                op = op.parameter(
-                    ParameterBuilder::new()
-                        .name(name)
-                        .parameter_in(ParameterIn::Path)
-                        .required(openapi::Required::True)
-                        .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String))),
-                );
-            }
+        for p in path_params(r.path) {
+            op = op.parameter(p);
         }
         if let Some(req) = r.request {
             op = op.request_body(Some(
@@ -631,6 +644,33 @@ pub fn openapi() -> OpenApi {
         };
         paths = paths.path(r.path, PathItem::new(method, op.build()));
     }
+    // Every method a path does not have answers 405 (`resolve`): declared, so a client or a
+    // fuzzer knows the answer it gets.
+    const METHODS: [(&str, HttpMethod); 5] = [
+        ("GET", HttpMethod::Get),
+        ("POST", HttpMethod::Post),
+        ("PUT", HttpMethod::Put),
+        ("PATCH", HttpMethod::Patch),
+        ("DELETE", HttpMethod::Delete),
+    ];
+    let mut templates: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    templates.sort_unstable();
+    templates.dedup();
+    for path in templates {
+        for (name, method) in METHODS {
+            if ROUTES.iter().any(|r| r.path == path && r.method == name) {
+                continue;
+            }
+            let mut op = OperationBuilder::new()
+                .operation_id(Some(format!("{name} {path} (not allowed)")))
+                .summary(Some("该路径不支持此请求方法"))
+                .response("405", error("METHOD_NOT_ALLOWED"));
+            for p in path_params(path) {
+                op = op.parameter(p);
+            }
+            paths = paths.path(path, PathItem::new(method, op.build()));
+        }
+    }
     let components = ComponentsBuilder::new()
         .schemas_from_iter(components())
         .security_scheme("session", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
@@ -661,6 +701,9 @@ mod tests {
         assert_eq!(r.id, RouteId::CompleteMaterials);
         let (r, p) = resolve("PUT", &segs("/v1/applications/2025-health/materials/diploma")).unwrap();
         assert_eq!((r.id, p.get("kind")), (RouteId::AddMaterial, "diploma"));
+        // Not a material called "complete": the literal path has no PUT.
+        let e = resolve("PUT", &segs("/v1/applications/2025-health/materials/complete")).unwrap_err();
+        assert_eq!((e.code, e.kind.status()), ("METHOD_NOT_ALLOWED", 405));
     }
 
     #[test]
@@ -679,6 +722,17 @@ mod tests {
             }
         }
         assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
+        // Every method a path lacks is declared as 405, and the router answers 405 for it.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for m in ["get", "post", "put", "patch", "delete"] {
+                let op = &item[m];
+                assert!(op.is_object(), "{m} {path} undeclared");
+                let concrete = segs(&path.replace("{project}", "2025-health").replace("{page}", "site"));
+                let r = resolve(&m.to_ascii_uppercase(), &concrete);
+                let declared_405 = op["responses"].as_object().unwrap().keys().eq(["405"]);
+                assert_eq!(declared_405, r.is_err(), "{m} {path}: {:?}", r.map(|x| x.0.id));
+            }
+        }
         // Every $ref resolves.
         let text = doc.to_string();
         for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {

@@ -1,0 +1,79 @@
+//! The strongest form of the deployed shape: the real release bootstraps (`LAMBDA_BOOTSTRAPS`,
+//! the directory `scripts/test` builds them into), each started as its own process with only
+//! the environment the template gives it and what the Lambda runtime adds, behind a Runtime API
+//! on loopback, on moto and the WeChat protocol server. They run on the wall clock, as on Lambda.
+
+// Test support: a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use e2e::runtime_api::Bootstrap;
+use e2e::stack::Stack;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Where the release bootstraps are. Fails — never skips — when unset.
+fn bootstrap(name: &str) -> PathBuf {
+    let dir = std::env::var_os("LAMBDA_BOOTSTRAPS").unwrap_or_else(|| {
+        panic!("LAMBDA_BOOTSTRAPS is not set: run scripts/test, which builds the release bootstraps")
+    });
+    let path = PathBuf::from(dir).join(name);
+    assert!(path.is_file(), "no bootstrap at {}", path.display());
+    path
+}
+
+#[tokio::test]
+async fn the_release_bootstraps_serve_a_new_candidate_from_the_templates_environment() {
+    let stack = Stack::new().await;
+    let login = Bootstrap::start("login", &bootstrap("login"), &stack.env("LoginFunction")).await;
+    let application =
+        Bootstrap::start("application", &bootstrap("application"), &stack.env("ApplicationFunction")).await;
+
+    let registration = json!({"account": "zhang_san", "password": e2e::PASSWORD, "name": "张三",
+        "id_type": "resident_id", "id_number": e2e::ZHANG.id_number, "gender": "male", "birth_date": "1990-03-07",
+        "nationality": "中国", "phone": "13912345678"});
+    let (s, v) = login.call("POST", "/v1/accounts", None, Some(registration)).await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    assert!(v["account"]["id_number_masked"].as_str().unwrap().contains('*'), "{v}");
+
+    // R2: bind through jscode2session, then log in with a fresh wx.login code.
+    let code = stack.wechat.code_for("oZhangSan");
+    let (s, v) = login.call("POST", "/v1/account/wechat", Some(&token), Some(json!({"code": code}))).await;
+    assert_eq!((s, &v["wechat_bound"]), (200, &json!(true)), "{v}");
+    let code = stack.wechat.code_for("oZhangSan");
+    let (s, v) = login.call("POST", "/v1/sessions/wechat", None, Some(json!({"code": code}))).await;
+    assert_eq!((s, v["account"]["account"].as_str()), (200, Some("zhang_san")), "{v}");
+
+    // R2: face login through getverifyid / queryverifyinfo.
+    let start =
+        json!({"id_type": "resident_id", "id_number": e2e::ZHANG.id_number, "code": stack.wechat.code_for("oZ")});
+    let (s, t) = login.call("POST", "/v1/sessions/face/start", None, Some(start)).await;
+    assert_eq!(s, 200, "{t}");
+    stack.wechat.face_matched(t["verify_id"].as_str().unwrap());
+    let (s, v) = login.call("POST", "/v1/sessions/face", None, Some(json!({"attempt": t["attempt"]}))).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The application function reads the session the login function wrote.
+    let (s, v) = application.call("GET", "/v1/projects", None, None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = application.call("GET", "/v1/applications/2025-health", Some(&token), None).await;
+    assert_eq!((s, v["code"].as_str()), (404, Some("NO_APPLICATION")), "{v}");
+    // On the wall clock the shipped exam year (2025) is closed: the rule answers, not a failure.
+    let create = json!({"project": "2025-health", "district": "41"});
+    let (s, v) = application.call("POST", "/v1/applications", Some(&token), Some(create)).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("REGISTRATION_CLOSED")), "{v}");
+}
+
+#[tokio::test]
+async fn a_release_bootstrap_without_its_configuration_fails_its_cold_start_naming_the_variable() {
+    let stack = Stack::new().await;
+    for (function, binary, var) in
+        [("LoginFunction", "login", "WECHAT_APP_SECRET_ARN"), ("ApplicationFunction", "application", "TABLE_NAME")]
+    {
+        let mut env = stack.env(function);
+        env.remove(var);
+        let (status, said) = Bootstrap::start(binary, &bootstrap(binary), &env).await.failed_init().await;
+        assert!(status.is_some_and(|s| !s.success()), "{binary} without {var} must exit with a failure: {status:?}");
+        assert!(said.contains(var), "{binary} without {var} said: {said}");
+    }
+}
