@@ -84,7 +84,7 @@ impl System {
                 reference: reference.clone(),
                 wechat,
                 face,
-                id_pepper: stand_ins.secret.clone(),
+                id_pepper: services::secret::Secret::ready("local-secret", &stand_ins.secret),
                 session_ttl: Accounts::default_session_ttl(),
             },
             apps: Applications {

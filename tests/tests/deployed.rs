@@ -204,3 +204,23 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
     let app_vars: Vec<String> = template_env("ApplicationFunction").into_iter().map(|(k, _)| k).collect();
     assert!(!app_vars.iter().any(|k| k.contains("SECRET") || k.contains("WECHAT") || k == "QUEUE_URL"), "{app_vars:?}");
 }
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_is_a_503_for_the_requests_that_need_it_and_nothing_is_written() {
+    let stack = Stack::new().await;
+    let mut env = stack.env("LoginFunction");
+    // The variable is set (so the cold start goes on) but names no secret: as with a wrong ARN
+    // or a missing permission, the fetch that started in init fails.
+    env.insert("ID_PEPPER_SECRET_ARN".into(), "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".into());
+    let clock = Arc::new(ManualClock::new(e2e::NOW));
+    let accounts = login::compose::build(&Env::Map(env), clock).await.unwrap();
+    let call = |method: &'static str, path: &'static str, body: Option<Value>| {
+        let accounts = accounts.clone();
+        async move { answer(login::handle(&accounts, request(method, path, None, body)).await) }
+    };
+    let (s, v) = call("POST", "/v1/accounts", Some(registration())).await;
+    assert_eq!((s, v["code"].as_str()), (503, Some("UNAVAILABLE")), "{v}");
+    let login = json!({"account": "zhang_san", "password": e2e::PASSWORD});
+    let (s, v) = call("POST", "/v1/sessions/password", Some(login)).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("BAD_CREDENTIALS")), "the refused registration wrote nothing");
+}

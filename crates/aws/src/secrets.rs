@@ -1,10 +1,13 @@
-//! Secrets Manager: secrets read once at cold start (the ID pepper, the WeChat app secret), so
-//! they never sit in a function's configuration in clear. The variable holds the secret's ARN.
+//! Secrets Manager: the secrets a function reads (the ID pepper, the WeChat AppSecret), so they
+//! never sit in its configuration in clear. The variable holds the secret's ARN; it is required
+//! at cold start, and the value is fetched from then on ([`services::secret`] says why it is
+//! not waited for in init).
 
 use crate::Aws;
 use services::config::{ConfigError, Env};
+use services::secret::Secret;
 
-/// One client for every secret a function reads at cold start.
+/// One client for every secret a function reads.
 pub struct Secrets(aws_sdk_secretsmanager::Client);
 
 impl Secrets {
@@ -12,16 +15,33 @@ impl Secrets {
         Secrets(aws_sdk_secretsmanager::Client::new(&aws.sdk))
     }
 
-    /// The secret string whose ARN is in `var`. A missing variable, an unreadable secret or one
-    /// without a string value stops the cold start, naming `var`.
-    pub async fn read(&self, env: &Env, var: &'static str) -> Result<String, ConfigError> {
+    /// The secret whose ARN is in `var` (which must be set: else the cold start stops, naming
+    /// it), already being fetched; `check` says what a good value looks like.
+    pub fn deferred(
+        &self,
+        env: &Env,
+        var: &'static str,
+        check: fn(&str) -> Result<(), &'static str>,
+    ) -> Result<Secret, ConfigError> {
         let arn = env.require(var)?;
-        let out = self.0.get_secret_value().secret_id(&arn).send().await.map_err(|e| ConfigError::Unreadable {
+        let client = self.0.clone();
+        let secret = Secret::deferred(
             var,
-            why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-        })?;
-        out.secret_string
-            .filter(|s| !s.is_empty())
-            .ok_or(ConfigError::Unreadable { var, why: "no string value".into() })
+            check,
+            Box::new(move || {
+                let (client, arn) = (client.clone(), arn.clone());
+                Box::pin(async move { read(&client, var, &arn).await })
+            }),
+        );
+        secret.prefetch();
+        Ok(secret)
     }
+}
+
+async fn read(client: &aws_sdk_secretsmanager::Client, var: &'static str, arn: &str) -> Result<String, ConfigError> {
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| ConfigError::Unreadable {
+        var,
+        why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+    })?;
+    out.secret_string.filter(|s| !s.is_empty()).ok_or(ConfigError::Unreadable { var, why: "no string value".into() })
 }

@@ -29,7 +29,7 @@ pub struct Accounts {
     pub wechat: Arc<dyn WechatLogin>,
     pub face: Arc<dyn FaceVerifier>,
     /// Key for hashing ID documents into candidate ids; rotating it orphans every account.
-    pub id_pepper: Arc<[u8]>,
+    pub id_pepper: crate::secret::Secret,
     pub session_ttl: time::Duration,
 }
 
@@ -113,7 +113,7 @@ impl Accounts {
         }
         let now = self.clock.now();
         let candidate = Candidate {
-            id: new.identity.document.candidate_id(&self.id_pepper),
+            id: new.identity.document.candidate_id(self.id_pepper.get().await?.as_bytes()),
             account: account.clone(),
             password_hash: hash_password(&new.password)?,
             identity: new.identity,
@@ -213,7 +213,8 @@ impl Accounts {
                 .field("id_type"));
         }
         let openid = self.wechat.openid(wechat_code).await?;
-        let c = self.candidate(&doc.candidate_id(&self.id_pepper)).await?.ok_or_else(not_registered)?;
+        let cid = doc.candidate_id(self.id_pepper.get().await?.as_bytes());
+        let c = self.candidate(&cid).await?.ok_or_else(not_registered)?;
         let (name, number) = (c.value.identity.name.as_str(), c.value.identity.document.number());
         let out_seq_no = shared::random::id();
         let ticket = self

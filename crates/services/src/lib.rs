@@ -12,6 +12,7 @@ pub mod history_import;
 pub mod photo;
 pub mod ports;
 pub mod principal;
+pub mod secret;
 pub mod session;
 
 pub use principal::Principal;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use services::config::{ConfigError, Env};
 use services::ports::{FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, WechatLogin};
+use services::secret::Secret;
 use shared::error::{Kind, Refusal};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +38,7 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(300);
 #[derive(Clone)]
 pub struct Settings {
     pub app_id: String,
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// `https://api.weixin.qq.com` on AWS; a loopback `http://` URL for the local protocol server.
     pub base: String,
 }
@@ -49,16 +50,22 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// What an AppSecret looks like (checked when the value arrives from the secret store).
+pub fn check_app_secret(v: &str) -> Result<(), &'static str> {
+    if (16..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err("not a WeChat AppSecret")
+    }
+}
+
 impl Settings {
     /// `WECHAT_APP_ID` and, optionally, `WECHAT_API_BASE`; the secret is read by the caller
     /// (from Secrets Manager on AWS). Only HTTPS, except on loopback (the test servers).
-    pub fn from_env(env: &Env, app_secret: String) -> Result<Settings, ConfigError> {
+    pub fn from_env(env: &Env, app_secret: Secret) -> Result<Settings, ConfigError> {
         let app_id = env.require("WECHAT_APP_ID")?;
         if !app_id.starts_with("wx") || app_id.len() > 32 || !app_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ConfigError::malformed("WECHAT_APP_ID", "a mini-program AppID looks like wx0123456789abcdef"));
-        }
-        if app_secret.len() < 16 || app_secret.len() > 128 {
-            return Err(ConfigError::malformed("WECHAT_APP_SECRET_ARN", "the secret is not an AppSecret"));
         }
         let base = env.get("WECHAT_API_BASE").unwrap_or_else(|| API_BASE.to_string());
         let base = base.trim_end_matches('/').to_string();
@@ -164,9 +171,10 @@ impl Wechat {
         {
             return Ok(t.clone());
         }
+        let secret = self.settings.app_secret.get().await?;
         let body = json!({
             "grant_type": "client_credential", "appid": self.settings.app_id,
-            "secret": self.settings.app_secret, "force_refresh": force,
+            "secret": &*secret, "force_refresh": force,
         });
         let v = self.call("POST", "/cgi-bin/stable_token", Some(&body)).await.map_err(|f| {
             tracing::warn!(fault = ?f, "stable_token: no answer");
@@ -218,10 +226,11 @@ impl WechatLogin for Wechat {
         if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(code_invalid());
         }
+        let secret = self.settings.app_secret.get().await?;
         let q = format!(
             "/sns/jscode2session?appid={}&secret={}&js_code={}&grant_type=authorization_code",
             self.settings.app_id,
-            self.settings.app_secret,
+            secret,
             encode(code)
         );
         let v = self.call("GET", &q, None).await.map_err(|f| {

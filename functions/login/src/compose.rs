@@ -1,5 +1,6 @@
 //! The `login` function's composition root: exactly the adapters it uses — DynamoDB, S3 (photo
-//! tickets and checks), Secrets Manager (the ID pepper and the WeChat AppSecret, read once) and
+//! tickets and checks), Secrets Manager (the ID pepper and the WeChat AppSecret, fetched from
+//! cold start on) and
 //! the WeChat server APIs (login and face verification) — built from the variables
 //! `infra/template.yaml` sets. A missing or malformed one stops the cold start, naming it.
 
@@ -21,15 +22,11 @@ pub async fn from_env(env: &Env) -> Result<Accounts, ConfigError> {
 /// thing a Lambda does not take from its environment).
 pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigError> {
     let aws = Aws::from_env(env)?;
-    // Both secrets at once, through one client: two round trips in parallel, one wait in the
-    // cold start.
+    // Both fetched from here on, in the background, through one client; the requests that need
+    // one wait for it (services::secret says why init doesn't).
     let secrets = aws_adapters::secrets::Secrets::new(&aws);
-    let (pepper, app_secret) =
-        tokio::join!(secrets.read(env, "ID_PEPPER_SECRET_ARN"), secrets.read(env, "WECHAT_APP_SECRET_ARN"));
-    let (pepper, app_secret) = (pepper?, app_secret?);
-    if pepper.len() < 32 {
-        return Err(ConfigError::malformed("ID_PEPPER_SECRET_ARN", "the pepper must be at least 32 characters"));
-    }
+    let pepper = secrets.deferred(env, "ID_PEPPER_SECRET_ARN", check_pepper)?;
+    let app_secret = secrets.deferred(env, "WECHAT_APP_SECRET_ARN", wechat::check_app_secret)?;
     let wechat = Arc::new(wechat::Wechat::new(wechat::Settings::from_env(env, app_secret)?));
     let table = Arc::new(DynamoTable::from_env(&aws, env).await?);
     let objects = Arc::new(S3Objects::from_env(&aws, env)?);
@@ -40,7 +37,12 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
         reference: Arc::new(Reference::load_default()?),
         wechat: wechat.clone(),
         face: wechat,
-        id_pepper: Arc::from(pepper.as_bytes()),
+        id_pepper: pepper,
         session_ttl: Accounts::default_session_ttl(),
     })
+}
+
+/// The ID pepper: at least 32 characters (the template generates 64).
+fn check_pepper(v: &str) -> Result<(), &'static str> {
+    if v.len() >= 32 { Ok(()) } else { Err("the pepper must be at least 32 characters") }
 }
