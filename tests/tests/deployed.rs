@@ -213,6 +213,11 @@ async fn a_secret_that_cannot_be_read_is_a_503_for_the_requests_that_need_it_and
     // or a missing permission, the fetch that started in init fails.
     env.insert("ID_PEPPER_SECRET_ARN".into(), "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".into());
     let clock = Arc::new(ManualClock::new(e2e::NOW));
+    // Under provisioned concurrency init is pre-paid and reads the secrets: there it stops.
+    let mut provisioned = env.clone();
+    provisioned.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "provisioned-concurrency".into());
+    let err = login::compose::build(&Env::Map(provisioned), clock.clone()).await.err().unwrap().to_string();
+    assert!(err.contains("ID_PEPPER_SECRET_ARN"), "{err}");
     let accounts = login::compose::build(&Env::Map(env), clock).await.unwrap();
     let call = |method: &'static str, path: &'static str, body: Option<Value>| {
         let accounts = accounts.clone();

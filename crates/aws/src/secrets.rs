@@ -1,7 +1,7 @@
 //! Secrets Manager: the secrets a function reads (the ID pepper, the WeChat AppSecret), so they
 //! never sit in its configuration in clear. The variable holds the secret's ARN; it is required
-//! at cold start, and the value is fetched from then on ([`services::secret`] says why it is
-//! not waited for in init).
+//! at cold start; the value is fetched when first needed, or in init where init is pre-paid
+//! ([`services::secret`] says why).
 
 use crate::Aws;
 use services::config::{ConfigError, Env};
@@ -16,7 +16,7 @@ impl Secrets {
     }
 
     /// The secret whose ARN is in `var` (which must be set: else the cold start stops, naming
-    /// it), already being fetched; `check` says what a good value looks like.
+    /// it), fetched when first needed; `check` says what a good value looks like.
     pub fn deferred(
         &self,
         env: &Env,
@@ -33,7 +33,6 @@ impl Secrets {
                 Box::pin(async move { read(&client, var, &arn).await })
             }),
         );
-        secret.prefetch();
         Ok(secret)
     }
 }

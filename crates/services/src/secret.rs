@@ -1,14 +1,16 @@
 //! A secret a function needs on some requests (the ID pepper, the WeChat AppSecret): its
-//! variable is checked at cold start, its value is fetched from the secret store *starting* at
-//! cold start, in the background, and awaited by the first request that needs it.
+//! variable is checked at cold start; its value is fetched from the secret store once, by the
+//! first request that needs it — or in init, where init is pre-paid (provisioned concurrency).
 //!
-//! NOTE: why not wait for it in init. On demand, init is on the cold-start clock, and a
-//! Secrets Manager round trip (TLS handshake included) is several times a whole Rust cold
-//! start; most requests (logout, account, password login) never use the secret. Fetching
-//! alongside the runtime's first poll hides the round trip; a request that needs the value
-//! waits for the same fetch. A missing variable still stops the cold start by name; a fetch
-//! that fails (permissions, a malformed value) is logged with its variable and answers 503 to
-//! the requests that need it, and the next such request tries again.
+//! NOTE: why not in every init. On demand, init is on the cold-start clock of a request that
+//! usually doesn't need the secret (logout, account, password login), and a Secrets Manager
+//! round trip is several times a whole Rust cold start. Measured with `scripts/coldstart-bench`
+//! (login, first event needs no AWS call, moto on loopback): waiting for both secrets in init
+//! 20.3 ms; fetching them in the background from init 9.0 ms (on one thread the fetch — SDK
+//! client, TLS configuration, signing — competes with the first response); fetching on first
+//! need, as here, is the README's figure. A missing variable still stops the cold start by
+//! name; a fetch that fails (permissions, a malformed value) is logged with its variable and
+//! answers 503 to the requests that need it, and the next such request tries again.
 
 use crate::config::ConfigError;
 use shared::error::Refusal;
@@ -46,17 +48,14 @@ impl Secret {
         Secret(Arc::new(Inner { var, value: OnceCell::new_with(Some(value)), fetch: None, check: |_| Ok(()) }))
     }
 
-    /// A value fetched by `fetch`, checked by `check`. Call [`Secret::prefetch`] in init.
+    /// A value fetched by `fetch` when first needed, checked by `check`.
     pub fn deferred(var: &'static str, check: Check, fetch: Fetch) -> Secret {
         Secret(Arc::new(Inner { var, value: OnceCell::new(), fetch: Some(fetch), check }))
     }
 
-    /// Start fetching now, on the runtime, without waiting for it.
-    pub fn prefetch(&self) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            let _ = me.get().await;
-        });
+    /// The variable the secret is named by.
+    pub fn var(&self) -> &'static str {
+        self.0.var
     }
 
     /// The value: at once when fetched, else the fetch under way (or a new one after a failure).

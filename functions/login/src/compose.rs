@@ -22,11 +22,18 @@ pub async fn from_env(env: &Env) -> Result<Accounts, ConfigError> {
 /// thing a Lambda does not take from its environment).
 pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigError> {
     let aws = Aws::from_env(env)?;
-    // Both fetched from here on, in the background, through one client; the requests that need
-    // one wait for it (services::secret says why init doesn't).
+    // Fetched through one client when first needed — or here, where init is pre-paid
+    // (services::secret says why).
     let secrets = aws_adapters::secrets::Secrets::new(&aws);
     let pepper = secrets.deferred(env, "ID_PEPPER_SECRET_ARN", check_pepper)?;
     let app_secret = secrets.deferred(env, "WECHAT_APP_SECRET_ARN", wechat::check_app_secret)?;
+    if aws_adapters::WarmUp::from_env(env) == aws_adapters::WarmUp::Wait {
+        let unreadable =
+            |s: &services::secret::Secret| ConfigError::Unreadable { var: s.var(), why: "see the log".into() };
+        let (a, b) = tokio::join!(pepper.get(), app_secret.get());
+        a.map_err(|_| unreadable(&pepper))?;
+        b.map_err(|_| unreadable(&app_secret))?;
+    }
     let wechat = Arc::new(wechat::Wechat::new(wechat::Settings::from_env(env, app_secret)?));
     let table = Arc::new(DynamoTable::from_env(&aws, env).await?);
     let objects = Arc::new(S3Objects::from_env(&aws, env)?);
