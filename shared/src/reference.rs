@@ -335,42 +335,42 @@ mod dates {
     }
 }
 
-impl Reference {
-    /// The compiled-in reference data, or the files in `REFERENCE_DIR` when it is set.
+fn parse<T: for<'de> Deserialize<'de>>(
+    read: &impl Fn(&str) -> Result<String, ReferenceError>,
+    file: &str,
+) -> Result<T, ReferenceError> {
+    serde_json::from_str(&read(file)?).map_err(|source| ReferenceError::Parse { file: file.to_string(), source })
+}
+
+/// Reads a reference file by name: the compiled-in one, or the one in `REFERENCE_DIR` when set.
+fn default_source() -> impl Fn(&str) -> Result<String, ReferenceError> {
+    let dir = std::env::var_os("REFERENCE_DIR");
+    move |name: &str| match &dir {
+        Some(dir) => dir_source(Path::new(dir))(name),
+        None => FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).ok_or_else(|| {
+            ReferenceError::Read { file: name.to_string(), source: std::io::Error::from(std::io::ErrorKind::NotFound) }
+        }),
+    }
+}
+
+fn dir_source(dir: &Path) -> impl Fn(&str) -> Result<String, ReferenceError> + '_ {
+    move |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path)
+            .map_err(|source| ReferenceError::Read { file: path.display().to_string(), source })
+    }
+}
+
+impl PhotoSpec {
+    /// The photo rules alone, from the same source as [`Reference::load_default`]: `login` needs
+    /// nothing else, and parsing every project, site and specialty would be its cold start's
+    /// largest cost.
     pub fn load_default() -> Result<Self, ReferenceError> {
-        match std::env::var_os("REFERENCE_DIR") {
-            Some(dir) => Self::load_dir(Path::new(&dir)),
-            None => Self::from_sources(|name| {
-                FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).ok_or_else(|| ReferenceError::Read {
-                    file: name.to_string(),
-                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                })
-            }),
-        }
+        Self::from_sources(&default_source())
     }
 
-    pub fn load_dir(dir: &Path) -> Result<Self, ReferenceError> {
-        Self::from_sources(|name| {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path)
-                .map_err(|source| ReferenceError::Read { file: path.display().to_string(), source })
-        })
-    }
-
-    fn from_sources(read: impl Fn(&str) -> Result<String, ReferenceError>) -> Result<Self, ReferenceError> {
-        fn parse<T: for<'de> Deserialize<'de>>(
-            read: &impl Fn(&str) -> Result<String, ReferenceError>,
-            file: &str,
-        ) -> Result<T, ReferenceError> {
-            serde_json::from_str(&read(file)?)
-                .map_err(|source| ReferenceError::Parse { file: file.to_string(), source })
-        }
-        let projects: Vec<Project> = parse(&read, "projects.json")?;
-        let districts: Vec<District> = parse(&read, "districts.json")?;
-        let sites: Vec<Site> = parse(&read, "sites.json")?;
-        let specialties: SpecialtyFile = parse(&read, "specialties.json")?;
-        let notices: Vec<Notice> = parse(&read, "notices.json")?;
-        let photo: PhotoSpec = parse(&read, "photo.json")?;
+    fn from_sources(read: &impl Fn(&str) -> Result<String, ReferenceError>) -> Result<Self, ReferenceError> {
+        let photo: PhotoSpec = parse(read, "photo.json")?;
         if photo.min_bytes > photo.max_bytes || photo.min_width == 0 || photo.min_height == 0 {
             return Err(ReferenceError::Invalid {
                 file: "photo.json",
@@ -378,6 +378,27 @@ impl Reference {
                 problem: "min above max or zero size".into(),
             });
         }
+        Ok(photo)
+    }
+}
+
+impl Reference {
+    /// The compiled-in reference data, or the files in `REFERENCE_DIR` when it is set.
+    pub fn load_default() -> Result<Self, ReferenceError> {
+        Self::from_sources(default_source())
+    }
+
+    pub fn load_dir(dir: &Path) -> Result<Self, ReferenceError> {
+        Self::from_sources(dir_source(dir))
+    }
+
+    fn from_sources(read: impl Fn(&str) -> Result<String, ReferenceError>) -> Result<Self, ReferenceError> {
+        let projects: Vec<Project> = parse(&read, "projects.json")?;
+        let districts: Vec<District> = parse(&read, "districts.json")?;
+        let sites: Vec<Site> = parse(&read, "sites.json")?;
+        let specialties: SpecialtyFile = parse(&read, "specialties.json")?;
+        let notices: Vec<Notice> = parse(&read, "notices.json")?;
+        let photo = PhotoSpec::from_sources(&read)?;
         let materials: MaterialSpec = parse(&read, "materials.json")?;
         if materials.min_bytes > materials.max_bytes || materials.max_count == 0 {
             return Err(ReferenceError::Invalid {
@@ -563,6 +584,13 @@ mod tests {
         assert!(r.rolls(ExamKind::Health) && !r.rolls(ExamKind::Nurse));
         let nursing = r.specialties.get(&(ExamKind::Health, SpecialtyCode::parse("368", "c").unwrap())).unwrap();
         assert_eq!(nursing.level, Level::Intermediate);
+        // `login` reads the photo rules alone: the same rules (R13's 2026 minimums).
+        let photo = PhotoSpec::load_default().unwrap();
+        assert_eq!(
+            (photo.min_bytes, photo.max_bytes, photo.min_width),
+            (r.photo.min_bytes, r.photo.max_bytes, r.photo.min_width)
+        );
+        assert!(photo.min_width > 0 && photo.min_bytes < photo.max_bytes);
     }
 
     #[test]

@@ -4,15 +4,21 @@
 //! ([`services::secret`] says why).
 
 use crate::Aws;
+use crate::sdk::OnFirstUse;
+use aws_sdk_secretsmanager::Client;
 use services::config::{ConfigError, Env};
 use services::secret::Secret;
+use std::sync::Arc;
 
-/// One client for every secret a function reads.
-pub struct Secrets(aws_sdk_secretsmanager::Client);
+/// One client for every secret a function reads, built when the first one is fetched: building
+/// it parses the SDK's partition table, which a cold start whose first request needs no secret
+/// should not pay for.
+pub struct Secrets(Arc<OnFirstUse<Client>>);
 
 impl Secrets {
     pub fn new(aws: &Aws) -> Secrets {
-        Secrets(aws_sdk_secretsmanager::Client::new(&aws.sdk))
+        let conf = aws.sdk.clone();
+        Secrets(Arc::new(OnFirstUse::new(move || Client::new(&conf))))
     }
 
     /// The secret whose ARN is in `var` (which must be set: else the cold start stops, naming
@@ -30,14 +36,14 @@ impl Secrets {
             check,
             Box::new(move || {
                 let (client, arn) = (client.clone(), arn.clone());
-                Box::pin(async move { read(&client, var, &arn).await })
+                Box::pin(async move { read(client.get(), var, &arn).await })
             }),
         );
         Ok(secret)
     }
 }
 
-async fn read(client: &aws_sdk_secretsmanager::Client, var: &'static str, arn: &str) -> Result<String, ConfigError> {
+async fn read(client: &Client, var: &'static str, arn: &str) -> Result<String, ConfigError> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| ConfigError::Unreadable {
         var,
         why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),

@@ -14,7 +14,7 @@ use shared::domain::account::{
 use shared::domain::identity::{IdDocument, IdType, Identity};
 use shared::domain::values::Phone;
 use shared::error::{Kind, Refusal};
-use shared::reference::Reference;
+use shared::reference::PhotoSpec;
 use std::sync::Arc;
 use store::{Cond, Item, Key, StoreError, Table, Versioned, Write, attr, decode, encode, keys};
 use time::OffsetDateTime;
@@ -25,7 +25,8 @@ pub struct Accounts {
     pub table: Arc<dyn Table>,
     pub objects: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
-    pub reference: Arc<Reference>,
+    /// The photo rules (R13): the only reference data accounts need.
+    pub photo: PhotoSpec,
     pub wechat: Arc<dyn WechatLogin>,
     pub face: Arc<dyn FaceVerifier>,
     /// Key for hashing ID documents into candidate ids; rotating it orphans every account.
@@ -364,7 +365,7 @@ impl Accounts {
     pub async fn photo_ticket(&self, token: &SessionToken) -> Result<UploadTicket, Refusal> {
         self.authenticate(token).await?;
         let key = format!("photos/{}/{}.jpg", token.candidate_id, shared::random::id());
-        let policy = upload_policy(&self.reference.photo);
+        let policy = upload_policy(&self.photo);
         Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)
     }
 
@@ -372,7 +373,7 @@ impl Accounts {
     pub async fn set_photo(&self, token: &SessionToken, key: &str) -> Result<Candidate, Refusal> {
         let mut c = self.authenticate(token).await?;
         own_key(key, &format!("photos/{}/", c.value.id))?;
-        let photo: PhotoRef = check_photo(self.objects.as_ref(), key, &self.reference.photo).await?;
+        let photo: PhotoRef = check_photo(self.objects.as_ref(), key, &self.photo).await?;
         c.value.photo = Some(photo);
         self.save(&c.value, c.ver, vec![]).await?;
         Ok(c.value)

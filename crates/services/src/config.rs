@@ -55,12 +55,52 @@ impl ConfigError {
 /// `RUST_LOG` filters; the default is `info`.
 pub fn init_tracing() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // `Targets` takes RUST_LOG's `level` and `target=level` directives (all an operator needs to
+    // turn up one crate, e.g. `info,aws_smithy_runtime=debug`) without EnvFilter's regex engine,
+    // which cost every cold start its parse and the binary its size.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, bad) = log_filter(rust_log.as_deref());
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
+    if let Some(v) = bad {
+        tracing::warn!(rust_log = %v, "RUST_LOG is not a list of `level` or `target=level` directives; logging at info");
+    }
+}
+
+/// The filter `RUST_LOG` asks for, or `info` — and the value when it could not be read as one.
+fn log_filter(rust_log: Option<&str>) -> (tracing_subscriber::filter::Targets, Option<&str>) {
+    let info = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO);
+    match rust_log.map(|v| (v, v.parse::<tracing_subscriber::filter::Targets>())) {
+        None => (info(), None),
+        Some((_, Ok(f))) => (f, None),
+        Some((v, Err(_))) => (info(), Some(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_takes_levels_per_target_and_falls_back_to_info_naming_a_bad_value() {
+        let (f, bad) = log_filter(Some("warn,aws_smithy_runtime=debug"));
+        assert!(bad.is_none());
+        assert!(f.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!f.would_enable("login", &Level::INFO));
+        assert!(f.would_enable("login", &Level::WARN));
+
+        let (f, bad) = log_filter(None);
+        assert!(bad.is_none());
+        assert!(f.would_enable("login", &Level::INFO) && !f.would_enable("login", &Level::DEBUG));
+
+        let (f, bad) = log_filter(Some("login=loud"));
+        assert_eq!(bad, Some("login=loud"));
+        assert!(f.would_enable("login", &Level::INFO) && !f.would_enable("login", &Level::DEBUG));
+    }
 }

@@ -10,7 +10,7 @@ use aws_adapters::s3::S3Objects;
 use services::accounts::Accounts;
 use services::config::{ConfigError, Env};
 use services::ports::{Clock, SystemClock};
-use shared::reference::Reference;
+use shared::reference::PhotoSpec;
 use std::sync::Arc;
 
 /// Build the function's service from `env`, on the wall clock.
@@ -41,7 +41,7 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
         table,
         objects,
         clock,
-        reference: Arc::new(Reference::load_default()?),
+        photo: PhotoSpec::load_default()?,
         wechat: wechat.clone(),
         face: wechat,
         id_pepper: pepper,
