@@ -148,9 +148,12 @@ impl Project {
     pub fn fee_per_subject(&self, district: &DistrictCode) -> Fen {
         self.districts.get(district).and_then(|o| o.fee_per_subject).unwrap_or(self.fee_per_subject)
     }
-    /// The first exam day: an ID document expiring before it draws the R7 warning.
-    pub fn first_exam_date(&self) -> Date {
-        self.exam_dates.iter().min().copied().unwrap_or(Date::MAX)
+    /// The exam days an ID document valid until `until` does not cover (R7: the candidate's
+    /// exam may fall on any of them, so each one counts, not only the first).
+    pub fn exam_days_after(&self, until: Date) -> Vec<Date> {
+        let mut days: Vec<Date> = self.exam_dates.iter().copied().filter(|d| *d > until).collect();
+        days.sort();
+        days
     }
 }
 
@@ -591,6 +594,34 @@ mod tests {
             (r.photo.min_bytes, r.photo.max_bytes, r.photo.min_width)
         );
         assert!(photo.min_width > 0 && photo.min_bytes < photo.max_bytes);
+    }
+
+    #[test]
+    fn the_codes_facts_md_verifies_are_shipped_unmarked_and_every_other_is_demo() {
+        let r = Reference::load_default().unwrap();
+        let verified = ["203", "216", "301", "304", "317", "332", "334", "352", "353", "368", "390", "392", "393"];
+        for c in verified {
+            let s = r.specialties.get(&(ExamKind::Health, SpecialtyCode::parse(c, "c").unwrap()));
+            let s = s.unwrap_or_else(|| panic!("{c} missing"));
+            assert!(!s.demo, "{c} is verified");
+            // 301–365 and 392 are physician specialties: a physician's practice category (R8).
+            let physician = matches!(c.parse::<u16>().unwrap(), 301..=365 | 392);
+            let doctor = |p: &PracticeCategory| {
+                matches!(
+                    p,
+                    PracticeCategory::Clinical
+                        | PracticeCategory::Dental
+                        | PracticeCategory::Tcm
+                        | PracticeCategory::PublicHealth
+                )
+            };
+            assert_eq!(physician, s.practice_categories.iter().all(doctor), "{c}");
+        }
+        for ((kind, code), s) in &r.specialties {
+            if *kind == ExamKind::Health && !verified.contains(&code.as_str()) {
+                assert!(s.demo, "{code} is not in FACTS.md: it must stay marked demo");
+            }
+        }
     }
 
     #[test]
