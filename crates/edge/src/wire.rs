@@ -13,7 +13,7 @@ use shared::domain::history::SubjectResult;
 use shared::domain::identity::{Gender, IdType};
 use shared::domain::progress::{Node, progress};
 use shared::domain::values::{
-    CategoryCode, Fen, Phone, PointCode, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text, ymd,
+    CategoryCode, Fen, Phone, PointCode, Sensitive, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text, ymd,
 };
 use shared::error::Refusal;
 use shared::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
@@ -57,15 +57,18 @@ pub struct RegisterRequest {
     /// 4–32 letters, digits or `_`.
     pub account: String,
     /// At least 8 characters with a letter and a digit.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Sensitive,
     pub name: String,
     pub id_type: IdType,
-    pub id_number: String,
+    #[schema(value_type = String)]
+    pub id_number: Sensitive,
     pub gender: Gender,
     /// `YYYY-MM-DD`; must agree with a resident ID number.
     pub birth_date: String,
     pub nationality: String,
-    pub phone: String,
+    #[schema(value_type = String)]
+    pub phone: Sensitive,
     #[serde(default)]
     pub degrees: Vec<DegreeInput>,
 }
@@ -74,7 +77,8 @@ pub struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct PasswordLogin {
     pub account: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Sensitive,
 }
 
 /// Face login, step 1 (R2): the document of the account to log in to, and the `wx.login` code
@@ -84,8 +88,8 @@ pub struct PasswordLogin {
 pub struct FaceStartRequest {
     /// Only `resident_id` can be verified by face.
     pub id_type: IdType,
-    #[schema(min_length = 1, max_length = 32)]
-    pub id_number: String,
+    #[schema(value_type = String, min_length = 1, max_length = 32)]
+    pub id_number: Sensitive,
     /// The code from `wx.login`.
     #[schema(min_length = 1, max_length = 128)]
     pub code: String,
@@ -214,7 +218,8 @@ pub struct BasicPageInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPageInput {
-    pub phone: String,
+    #[schema(value_type = String)]
+    pub phone: Sensitive,
     pub address: String,
     #[serde(default)]
     pub postcode: Option<String>,
@@ -297,7 +302,7 @@ pub fn parse_page(kind: PageKind, body: Value) -> Result<PageInput, Refusal> {
                 return Err(Refusal::bad("INVALID_EMAIL", "电子邮箱格式不正确").field("email"));
             }
             Page::Contact(ContactPage {
-                phone: Phone::parse(&i.phone, "phone")?,
+                phone: Phone::parse(i.phone.expose(), "phone")?,
                 address: parse_text(&i.address, 100, "address")?,
                 postcode,
                 email,
@@ -456,7 +461,8 @@ pub struct RegistrationForm {
     pub verification_code: String,
     pub name: String,
     pub id_type: IdType,
-    pub id_number: String,
+    #[schema(value_type = String)]
+    pub id_number: Sensitive,
     pub gender: Gender,
     pub birth_date: String,
     pub nationality: String,
@@ -498,7 +504,7 @@ impl RegistrationForm {
             verification_code: code,
             name: c.identity.name.as_str().to_string(),
             id_type: c.identity.document.id_type,
-            id_number: c.identity.document.number().to_string(),
+            id_number: Sensitive::new(c.identity.document.number()),
             gender: c.identity.gender,
             birth_date: ymd(c.identity.birth_date),
             nationality: c.identity.nationality.clone(),
@@ -557,5 +563,37 @@ impl DistrictView {
             fee_per_subject: project.fee_per_subject(&d.code),
             schedule: project.schedule(&d.code).clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PIPL: a request logged with `{:?}` (a handler's span, an error's context) shows no ID
+    /// number, phone or password.
+    #[test]
+    fn requests_carrying_personal_information_never_print_it() {
+        let register: RegisterRequest = serde_json::from_value(serde_json::json!({
+            "account": "zhang_san", "password": "Secret-pass-123", "name": "张三", "id_type": "resident_id",
+            "id_number": "110105199003078475", "gender": "male", "birth_date": "1990-03-07",
+            "nationality": "中国", "phone": "13912345678"
+        }))
+        .unwrap();
+        let login: PasswordLogin =
+            serde_json::from_value(serde_json::json!({"account": "zhang_san", "password": "Secret-pass-123"})).unwrap();
+        let face: FaceStartRequest = serde_json::from_value(
+            serde_json::json!({"id_type": "resident_id", "id_number": "110105199003078475", "code": "c"}),
+        )
+        .unwrap();
+        let contact: ContactPageInput =
+            serde_json::from_value(serde_json::json!({"phone": "13912345678", "address": "北京市"})).unwrap();
+        let shown = format!("{register:?} {login:?} {face:?} {contact:?}");
+        for clear in ["110105199003078475", "19900307", "13912345678", "Secret-pass-123"] {
+            assert!(!shown.contains(clear), "{clear} in {shown}");
+        }
+        // The values themselves arrive intact.
+        assert_eq!(register.id_number.expose(), "110105199003078475");
+        assert_eq!(contact.phone.expose(), "13912345678");
     }
 }

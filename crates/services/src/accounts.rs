@@ -12,7 +12,7 @@ use shared::domain::account::{
     Candidate, DegreeRecord, MAX_DEGREES, PhotoRef, check_password_policy, parse_account_name,
 };
 use shared::domain::identity::{IdDocument, IdType, Identity};
-use shared::domain::values::Phone;
+use shared::domain::values::{Phone, Sensitive};
 use shared::error::{Kind, Refusal};
 use shared::reference::PhotoSpec;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub struct Accounts {
 /// A registration, parsed at the edge (R1).
 pub struct NewAccount {
     pub account: String,
-    pub password: String,
+    pub password: Sensitive,
     pub identity: Identity,
     pub phone: Phone,
     pub degrees: Vec<DegreeRecord>,
@@ -108,7 +108,7 @@ impl Accounts {
     /// name, written all-or-nothing with the profile and the first session.
     pub async fn register(&self, new: NewAccount) -> Result<NewSession, Refusal> {
         let account = parse_account_name(&new.account)?;
-        check_password_policy(&new.password)?;
+        check_password_policy(new.password.expose())?;
         if new.degrees.len() > MAX_DEGREES {
             return Err(Refusal::bad("TOO_MANY_DEGREES", "学历学位信息最多10条").field("degrees"));
         }
@@ -116,7 +116,7 @@ impl Accounts {
         let candidate = Candidate {
             id: new.identity.document.candidate_id(self.id_pepper.get().await?.as_bytes()),
             account: account.clone(),
-            password_hash: hash_password(&new.password)?,
+            password_hash: hash_password(new.password.expose())?.into(),
             identity: new.identity,
             phone: new.phone,
             degrees: new.degrees,
@@ -182,7 +182,7 @@ impl Accounts {
             return Err(bad_credentials());
         };
         let c = self.candidate(cid).await?.ok_or_else(Refusal::internal)?;
-        if !verify_password(password, &c.value.password_hash) {
+        if !verify_password(password, c.value.password_hash.expose()) {
             return Err(bad_credentials());
         }
         self.start_session(c.value, vec![]).await

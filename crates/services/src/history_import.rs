@@ -25,7 +25,7 @@ pub async fn import(table: &dyn Table, pepper: &[u8], text: &str) -> Result<usiz
         }
         let rec: LastYear =
             serde_json::from_str(raw).map_err(|e| ImportError::Line { line, problem: e.to_string() })?;
-        let doc = IdDocument::parse(rec.id_type, &rec.id_number)
+        let doc = IdDocument::parse(rec.id_type, rec.id_number.expose())
             .map_err(|e| ImportError::Line { line, problem: e.message.into_owned() })?;
         records.push((keys::history(rec.kind, &doc.candidate_id(pepper), rec.year), rec));
     }

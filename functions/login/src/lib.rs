@@ -45,8 +45,9 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
     match route.id {
         RouteId::Register => {
             let b: RegisterRequest = parse_body(req)?;
-            let identity = Identity::new(&b.name, b.id_type, &b.id_number, b.gender, &b.birth_date, &b.nationality)?;
-            let phone = Phone::parse(&b.phone, "phone")?;
+            let identity =
+                Identity::new(&b.name, b.id_type, b.id_number.expose(), b.gender, &b.birth_date, &b.nationality)?;
+            let phone = Phone::parse(b.phone.expose(), "phone")?;
             let degrees = b
                 .degrees
                 .into_iter()
@@ -58,7 +59,7 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
         }
         RouteId::LoginPassword => {
             let b: PasswordLogin = parse_body(req)?;
-            Ok(session(200, a.login_password(&b.account, &b.password).await?))
+            Ok(session(200, a.login_password(&b.account, b.password.expose()).await?))
         }
         RouteId::LoginWechat => {
             let b: WechatCode = parse_body(req)?;
@@ -75,7 +76,7 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
         }
         RouteId::LoginFaceStart => {
             let b: FaceStartRequest = parse_body(req)?;
-            let t = a.face_start(b.id_type, &b.id_number, b.code.trim()).await?;
+            let t = a.face_start(b.id_type, b.id_number.expose(), b.code.trim()).await?;
             Ok(json_response(
                 200,
                 &FaceAttemptView { verify_id: t.verify_id, attempt: t.attempt, expires_at: t.expires_at },

@@ -1,7 +1,7 @@
 //! The candidate's account on 考生管理平台 (R1–R3): identity, contact, degree records, photo.
 
 use super::identity::Identity;
-use super::values::{Phone, YearMonth};
+use super::values::{Phone, Sensitive, YearMonth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -59,7 +59,7 @@ pub struct Candidate {
     pub id: String,
     pub account: String,
     /// Argon2id PHC string; never leaves the server.
-    pub password_hash: String,
+    pub password_hash: Sensitive,
     pub identity: Identity,
     pub phone: Phone,
     #[serde(default)]

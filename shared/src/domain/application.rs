@@ -665,7 +665,7 @@ fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>
     }
     let doc = &ctx.candidate.identity.document;
     let record = last
-        .filter(|l| l.id_type == doc.id_type && l.id_number == doc.number())
+        .filter(|l| l.id_type == doc.id_type && l.id_number.expose() == doc.number())
         .and_then(|l| historical(l.clone(), ctx.reference));
     Ok(Decision::one(Event::Created {
         district: district.clone(),
@@ -968,14 +968,20 @@ fn check_page(app: &Application, page: &Page, ctx: &Ctx<'_>) -> Result<Vec<Warni
         }
         Page::Basic(p) => {
             // R7: warn, never block.
-            if let Some(until) = p.id_valid_until
-                && until < ctx.project.first_exam_date()
-            {
-                warnings.push(Warning {
-                    code: "ID_EXPIRES_BEFORE_EXAM".into(),
-                    message: "证件有效截止日期早于考试日期,不影响报名,请及时更换有效证件,以免影响参加考试".into(),
-                    field: "id_valid_until".into(),
-                });
+            if let Some(until) = p.id_valid_until {
+                let uncovered = ctx.project.exam_days_after(until);
+                if let Some(first) = uncovered.first() {
+                    warnings.push(Warning {
+                        code: "ID_EXPIRES_BEFORE_EXAM".into(),
+                        message: format!(
+                            "证件有效截止日期早于考试日期({}-{:02}-{:02}起的考试日),不影响报名,请及时更换有效证件,以免影响参加考试",
+                            first.year(),
+                            u8::from(first.month()),
+                            first.day()
+                        ),
+                        field: "id_valid_until".into(),
+                    });
+                }
             }
         }
         Page::Contact(_) => {}

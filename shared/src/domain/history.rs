@@ -6,7 +6,7 @@
 
 use super::account::DegreeRecord;
 use super::identity::IdType;
-use super::values::{CategoryCode, DistrictCode, PointCode, SiteCode, SpecialtyCode};
+use super::values::{CategoryCode, DistrictCode, PointCode, Sensitive, SiteCode, SpecialtyCode};
 use crate::reference::{ExamKind, Level, PracticeCategory, Reference};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,8 @@ pub struct LastYear {
     pub kind: ExamKind,
     pub year: u16,
     pub id_type: IdType,
-    pub id_number: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id_number: Sensitive,
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub district: DistrictCode,
@@ -113,6 +114,19 @@ mod tests {
             absent: false,
             disqualified: false,
         }
+    }
+
+    #[test]
+    fn last_years_record_and_the_candidate_record_never_print_an_id_number_phone_or_hash() {
+        let last = format!("{:?}", last_year(&[("1", Some(75))]));
+        assert!(!last.contains("440524188001010014") && !last.contains("18800101"), "{last}");
+        let mut c = crate::domain::rules_tests::candidate();
+        c.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into();
+        let shown = format!("{c:?}");
+        for clear in ["440524188001010014", "18800101", "13800000002", "argon2id", "aGFzaGhhc2hoYXNo"] {
+            assert!(!shown.contains(clear), "{clear} in {shown}");
+        }
+        assert!(shown.contains("li_si"), "the record still prints what is not sensitive: {shown}");
     }
 
     #[test]

@@ -36,11 +36,11 @@ fn degree() -> DegreeRecord {
     }
 }
 
-fn candidate() -> Candidate {
+pub fn candidate() -> Candidate {
     Candidate {
         id: "c1".into(),
         account: "li_si".into(),
-        password_hash: String::new(),
+        password_hash: Default::default(),
         identity: Identity::new("李四", IdType::ResidentId, "440524188001010014", Gender::Male, "1880-01-01", "中国")
             .unwrap(),
         phone: Phone::parse("13800000002", "p").unwrap(),
@@ -210,6 +210,26 @@ fn r7_an_id_expiring_before_the_exam_warns_but_does_not_block() {
     assert!(app.pages.basic.is_some(), "saved despite the warning");
     let d = w.run(&mut app, Command::SavePage(basic(Some(time::macros::date!(2030 - 01 - 01)))));
     assert!(d.warnings.is_empty());
+}
+
+#[test]
+fn r7_every_exam_day_counts_not_only_the_first() {
+    let w = World::new();
+    let days = reference().projects[&code("2025-health")].exam_dates.clone();
+    let (first, last) = (*days.iter().min().unwrap(), *days.iter().max().unwrap());
+    assert!(first < last, "the shipped project spans several exam days");
+    let mut app = new_app("41");
+    w.run(&mut app, agree());
+    w.run(&mut app, Command::SavePage(site("41")));
+    // Valid on the first day but not on the last one: the candidate's exam may be that day.
+    let d = w.run(&mut app, Command::SavePage(basic(Some(last.previous_day().unwrap()))));
+    assert_eq!(d.warnings.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(), ["ID_EXPIRES_BEFORE_EXAM"]);
+    assert!(d.warnings[0].message.contains(&format!("{}", last.day())), "{}", d.warnings[0].message);
+    // Valid through the last day (inclusive): no warning.
+    let d = w.run(&mut app, Command::SavePage(basic(Some(last))));
+    assert!(d.warnings.is_empty());
+    let d = w.run(&mut app, Command::SavePage(basic(Some(first))));
+    assert_eq!(d.warnings.len(), 1, "valid on the first day only");
 }
 
 fn at_exam_page(w: &World) -> Application {

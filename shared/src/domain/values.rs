@@ -55,6 +55,42 @@ impl fmt::Debug for PersonName {
     }
 }
 
+/// A string that is personal information or a credential — an ID number, a phone number, a
+/// password, a password hash — as it arrives or is stored, before or beside its parsed form.
+/// Serialised as it is; `Debug` shows only its length, so a `{:?}` of a request, a record or an
+/// error can never carry it into a log (PIPL). Reading it takes [`Sensitive::expose`], a
+/// visible step.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(s: impl Into<String>) -> Self {
+        Sensitive(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Sensitive {
+    fn from(s: String) -> Self {
+        Sensitive(s)
+    }
+}
+
+impl From<&str> for Sensitive {
+    fn from(s: &str) -> Self {
+        Sensitive(s.to_string())
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sensitive(<{} chars>)", self.0.chars().count())
+    }
+}
+
 /// A mainland mobile number: 11 digits, `1[3-9]…`. Debug output is masked (PIPL).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
