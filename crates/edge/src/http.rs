@@ -80,22 +80,29 @@ pub fn body_value(req: &Request) -> Result<Value, Refusal> {
     Ok(value)
 }
 
-/// Deserialise a JSON value, turning serde's message into a stable code and the field name.
+/// Deserialise a JSON value, turning serde's error into a stable code and the field's path
+/// (`degrees[0].graduated`). The path comes from where the deserialiser was, never from serde's
+/// message, which quotes the submitted value (`unknown variant \`…\``): a value must not come
+/// back as a field name, nor reach a log. Only a missing field's name is taken from the message
+/// (the path stops at its parent), as it is a name the schema declares. An unknown key is in the
+/// path as the client sent it, so the path is cut short.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
-    serde_json::from_value(value).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg.split('`').nth(1).map(str::to_string);
-        let (code, text) = if msg.starts_with("unknown field") {
-            ("UNKNOWN_FIELD", "包含不支持的字段")
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let msg = e.inner().to_string();
+        let at = e.path().to_string();
+        let at: String = if at == "." { String::new() } else { at.chars().take(128).collect() };
+        let (code, text, field) = if msg.starts_with("unknown field") {
+            ("UNKNOWN_FIELD", "包含不支持的字段", Some(at))
         } else if msg.starts_with("missing field") {
-            ("MISSING_FIELD", "缺少必填项")
+            let name = msg.split('`').nth(1).unwrap_or_default();
+            ("MISSING_FIELD", "缺少必填项", Some(if at.is_empty() { name.to_string() } else { format!("{at}.{name}") }))
         } else if msg.starts_with("unknown variant") {
-            ("INVALID_OPTION", "选项不在可选范围内")
+            ("INVALID_OPTION", "选项不在可选范围内", Some(at))
         } else {
-            ("INVALID_FIELD", "字段类型或格式不正确")
+            ("INVALID_FIELD", "字段类型或格式不正确", Some(at))
         };
         let r = Refusal::bad(code, text);
-        match field {
+        match field.filter(|f| !f.is_empty()) {
             Some(f) => r.field(f),
             None => r,
         }
@@ -142,4 +149,37 @@ pub fn no_content() -> HttpResponse {
     let mut resp = Response::new(Body::Empty);
     *resp.status_mut() = lambda_http::http::StatusCode::NO_CONTENT;
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_value;
+    use crate::wire::{ExamPageInput, RegisterRequest};
+    use serde_json::json;
+
+    fn register(degree: serde_json::Value) -> serde_json::Value {
+        json!({"account": "zhang_san", "password": "abc12345", "name": "张三", "id_type": "resident_id",
+               "id_number": "110105199003078475", "gender": "male", "birth_date": "1990-03-07",
+               "nationality": "中国", "phone": "13912345678", "degrees": [degree]})
+    }
+
+    #[test]
+    fn a_refusal_names_the_json_path_of_the_field_never_the_value_submitted() {
+        let e = from_value::<ExamPageInput>(json!({"category": "nursing", "level": "13912345678x",
+            "specialty": "368", "practice_category": "nurse", "has_residency_certificate": false}))
+        .unwrap_err();
+        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("INVALID_OPTION", Some("level")));
+
+        let degree = json!({"level": "bachelor", "school": "s", "major": "m", "graduated": 202307});
+        let e = from_value::<RegisterRequest>(register(degree)).unwrap_err();
+        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("INVALID_FIELD", Some("degrees[0].graduated")));
+
+        let e = from_value::<RegisterRequest>(register(json!({"level": "bachelor", "school": "s", "major": "m"})))
+            .unwrap_err();
+        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("MISSING_FIELD", Some("degrees[0].graduated")));
+
+        let degree = json!({"level": "bachelor", "school": "s", "major": "m", "graduated": "2023-07", "status": 1});
+        let e = from_value::<RegisterRequest>(register(degree)).unwrap_err();
+        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("UNKNOWN_FIELD", Some("degrees[0].status")));
+    }
 }
