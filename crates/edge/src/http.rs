@@ -168,18 +168,18 @@ mod tests {
         let e = from_value::<ExamPageInput>(json!({"category": "nursing", "level": "13912345678x",
             "specialty": "368", "practice_category": "nurse", "has_residency_certificate": false}))
         .unwrap_err();
-        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("INVALID_OPTION", Some("level")));
+        assert_eq!((e.code, e.field.as_deref()), ("INVALID_OPTION", Some("level")));
 
         let degree = json!({"level": "bachelor", "school": "s", "major": "m", "graduated": 202307});
         let e = from_value::<RegisterRequest>(register(degree)).unwrap_err();
-        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("INVALID_FIELD", Some("degrees[0].graduated")));
+        assert_eq!((e.code, e.field.as_deref()), ("INVALID_FIELD", Some("degrees[0].graduated")));
 
         let e = from_value::<RegisterRequest>(register(json!({"level": "bachelor", "school": "s", "major": "m"})))
             .unwrap_err();
-        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("MISSING_FIELD", Some("degrees[0].graduated")));
+        assert_eq!((e.code, e.field.as_deref()), ("MISSING_FIELD", Some("degrees[0].graduated")));
 
         let degree = json!({"level": "bachelor", "school": "s", "major": "m", "graduated": "2023-07", "status": 1});
         let e = from_value::<RegisterRequest>(register(degree)).unwrap_err();
-        assert_eq!((e.code.as_ref(), e.field.as_deref()), ("UNKNOWN_FIELD", Some("degrees[0].status")));
+        assert_eq!((e.code, e.field.as_deref()), ("UNKNOWN_FIELD", Some("degrees[0].status")));
     }
 }
