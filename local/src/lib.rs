@@ -185,12 +185,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             tokio::select! {
                 _ = stopped.changed() => break,
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else { continue };
                     let state = state.clone();
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| {
                             let state = state.clone();
-                            async move { Ok::<_, std::convert::Infallible>(serve(&state.0, &state.1, req).await) }
+                            async move { Ok::<_, std::convert::Infallible>(serve(&state.0, &state.1, req, peer).await) }
                         });
                         let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                     });
@@ -218,7 +218,10 @@ fn to_hyper(resp: lambda_http::Response<Body>) -> HyperResponse {
 }
 
 /// Turn a hyper request into the `lambda_http::Request` a function receives behind API Gateway.
-async fn to_lambda(req: hyper::Request<hyper::body::Incoming>) -> Result<lambda_http::Request, Refusal> {
+async fn to_lambda(
+    req: hyper::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+) -> Result<lambda_http::Request, Refusal> {
     let (parts, body) = req.into_parts();
     let bytes = Limited::new(body, MAX_REQUEST)
         .collect()
@@ -233,12 +236,21 @@ async fn to_lambda(req: hyper::Request<hyper::body::Incoming>) -> Result<lambda_
             Err(e) => Body::Binary(e.into_bytes()),
         }
     };
-    Ok(lambda_http::Request::from_parts(parts, body))
+    // As API Gateway does: the caller's address in the request context (per-source limits).
+    let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some(peer.ip().to_string());
+    let req = lambda_http::Request::from_parts(parts, body);
+    Ok(lambda_http::RequestExt::with_request_context(req, lambda_http::request::RequestContext::ApiGatewayV2(ctx)))
 }
 
-async fn serve(deps: &System, locals: &Locals, req: hyper::Request<hyper::body::Incoming>) -> HyperResponse {
+async fn serve(
+    deps: &System,
+    locals: &Locals,
+    req: hyper::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+) -> HyperResponse {
     let path = req.uri().path().to_string();
-    let req = match to_lambda(req).await {
+    let req = match to_lambda(req, peer).await {
         Ok(r) => r,
         Err(e) => return to_hyper(refusal_response(&e)),
     };

@@ -27,6 +27,8 @@ pub enum Kind {
     Rule,
     /// Body larger than we accept (413).
     TooLarge,
+    /// Too many attempts from this caller or at this account; the message says when to retry (429).
+    TooMany,
     /// Our fault or a dependency's; the detail goes to the log only (500/503).
     Internal,
     /// A dependency is busy; the client may retry (503).
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Conflict => 409,
             Kind::Rule => 422,
             Kind::TooLarge => 413,
+            Kind::TooMany => 429,
             Kind::Internal => 500,
             Kind::Unavailable => 503,
         }

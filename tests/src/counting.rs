@@ -14,18 +14,19 @@ pub struct Counts {
     pub delete: AtomicU64,
     pub transact: AtomicU64,
     pub query: AtomicU64,
+    pub count: AtomicU64,
 }
 
 impl Counts {
     pub fn total(&self) -> u64 {
-        [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query]
+        [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query, &self.count]
             .iter()
             .map(|c| c.load(Ordering::SeqCst))
             .sum()
     }
     /// Round trips since the last call (and reset).
     pub fn take(&self) -> u64 {
-        [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query]
+        [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query, &self.count]
             .iter()
             .map(|c| c.swap(0, Ordering::SeqCst))
             .sum()
@@ -68,6 +69,10 @@ impl Table for CountingTable {
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
         self.counts.query.fetch_add(1, Ordering::SeqCst);
         self.inner.query(query).await
+    }
+    async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
+        self.counts.count.fetch_add(1, Ordering::SeqCst);
+        self.inner.count(key, limit, expires_at).await
     }
 }
 
@@ -115,5 +120,11 @@ impl Table for FaultyTable {
     }
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
         self.inner.query(query).await
+    }
+    async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
+        if self.failing() {
+            return Err(StoreError::Throttled);
+        }
+        self.inner.count(key, limit, expires_at).await
     }
 }

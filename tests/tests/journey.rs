@@ -597,6 +597,52 @@ async fn the_candidate_path_costs_one_round_trip_per_read_and_at_most_two_per_wr
     assert_eq!(app.counts.take(), 0, "malformed input is refused before any I/O");
 }
 
+/// R2 under 等保: five wrong passwords in a window lock the account for 15 minutes (429, a stable
+/// code, the unlock time); the right password is refused while locked and works after; an
+/// unknown account name locks the same way (no hint which accounts exist). The counters live in
+/// the table, so every instance sees them.
+async fn r2_repeated_wrong_passwords_lock_the_account_for_a_while(app: TestApp) {
+    app.register(&ZHANG).await;
+    let login = |account: &'static str, password: &'static str| {
+        app.call("POST", "/v1/sessions/password", None, Some(json!({"account": account, "password": password})))
+    };
+    for i in 1..5 {
+        let (s, v) = login(ZHANG.account, "wrong-pass-1").await;
+        assert_eq!((s, code_of(&v)), (401, "BAD_CREDENTIALS"), "attempt {i}: {v}");
+    }
+    let (s, v) = login(ZHANG.account, "wrong-pass-1").await;
+    assert_eq!((s, code_of(&v)), (429, "ACCOUNT_LOCKED"), "the fifth failure locks: {v}");
+    assert!(v["message"].as_str().unwrap().contains("北京时间"), "{v}");
+    let (s, v) = login(ZHANG.account, PASSWORD).await;
+    assert_eq!((s, code_of(&v)), (429, "ACCOUNT_LOCKED"), "the right password waits too: {v}");
+
+    // An account name nobody registered behaves the same.
+    for _ in 1..5 {
+        assert_eq!(login("nobody_here", "wrong-pass-1").await.0, 401);
+    }
+    assert_eq!(code_of(&login("nobody_here", "wrong-pass-1").await.1), "ACCOUNT_LOCKED");
+
+    app.clock.set(e2e::NOW + time::Duration::minutes(16));
+    let (s, v) = login(ZHANG.account, PASSWORD).await;
+    assert_eq!(s, 200, "after the lock the right password works: {v}");
+}
+
+/// Minting upload tickets is bounded per candidate (a real upload needs a handful).
+async fn upload_tickets_are_rate_limited_per_candidate(app: TestApp) {
+    let token = app.register(&ZHANG).await;
+    // Registering took one ticket already: the registration photo.
+    let max = services::limits::UPLOAD_TICKETS.max;
+    for i in 1..max {
+        let (s, v) = app.call("POST", "/v1/account/photo/upload-url", Some(&token), None).await;
+        assert_eq!(s, 200, "ticket {i}: {v}");
+    }
+    let (s, v) = app.call("POST", "/v1/account/photo/upload-url", Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (429, "TOO_MANY_REQUESTS"), "{v}");
+    // Another candidate is not affected.
+    let other = app.register(&ZHAO).await;
+    assert_eq!(app.call("POST", "/v1/account/photo/upload-url", Some(&other), None).await.0, 200);
+}
+
 async fn a_throttled_write_answers_503_and_leaves_nothing_behind(on: On) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let fail = Arc::new(AtomicBool::new(false));
@@ -670,4 +716,6 @@ on_both_backends!(
     r1_an_account_is_registered_once_per_account_name_and_per_id_document,
     r4_an_application_names_an_open_project_and_a_real_district,
     r21_no_identity_field_can_be_changed_through_any_page,
+    r2_repeated_wrong_passwords_lock_the_account_for_a_while,
+    upload_tickets_are_rate_limited_per_candidate,
 );

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
 };
 use base64::Engine;
@@ -113,6 +113,36 @@ fn decode_cursor(c: &str) -> Result<Attrs, StoreError> {
 
 #[async_trait]
 impl Table for DynamoTable {
+    async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
+        let r = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression("SET #n = if_not_exists(#n, :zero) + :one, #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                let n = out.attributes.as_ref().and_then(|a| a.get("n")).and_then(|v| v.as_n().ok());
+                n.and_then(|n| n.parse().ok())
+                    .map(Some)
+                    .ok_or_else(|| StoreError::Corrupt { key: key.clone(), detail: "counter without n".into() })
+            }
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => Ok(None),
+            Err(e) => Err(other(e)),
+        }
+    }
+
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let out = self
             .client

@@ -109,6 +109,18 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
     })
 }
 
+/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`), for the
+/// per-source limits; `unknown` when there is none. Never `X-Forwarded-For`: the caller writes it.
+pub fn source(req: &Request) -> String {
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
+        _ => None,
+    }
+    .filter(|ip| !ip.is_empty() && ip.len() <= 45)
+    .unwrap_or_else(|| "unknown".into())
+}
+
 /// Path segments after the leading slash, without empty ones.
 pub fn segments(req: &Request) -> Vec<String> {
     req.uri().path().split('/').filter(|s| !s.is_empty()).map(percent_decode).collect()

@@ -158,6 +158,26 @@ impl Table for SqliteTable {
         self.transact(vec![Write::Delete { key: key.clone(), cond }]).await
     }
 
+    async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let mut item = read(&tx, key)?.unwrap_or_else(|| {
+            let mut i = Item::new();
+            i.insert("pk".into(), Value::from(key.pk.clone()));
+            i.insert("sk".into(), Value::from(key.sk.clone()));
+            i.insert("ttl".into(), Value::from(expires_at));
+            i
+        });
+        let n = item.get("n").and_then(Value::as_u64).unwrap_or(0);
+        if n >= limit {
+            return Ok(None);
+        }
+        item.insert("n".into(), Value::from(n + 1));
+        put_row(&tx, &item)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(Some(n + 1))
+    }
+
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if writes.is_empty() || writes.len() > 100 {
             return Err(StoreError::Invalid(format!("{} writes in one transaction", writes.len())));

@@ -2,6 +2,7 @@
 //! (R2), WeChat binding, logout, degree records (R11) and the registration photo. Every write is
 //! conditional; sessions are table items so logout revokes them.
 
+use crate::limits::{self, LOGIN_FAILURES, LOGIN_FAILURES_PER_SOURCE, REGISTRATIONS_PER_SOURCE, UPLOAD_TICKETS};
 use crate::photo::{check_photo, own_key, upload_policy};
 use crate::ports::{Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, ObjectStore, UploadTicket, WechatLogin};
 use crate::session::{SESSION_HOURS, SessionToken, check_session, session_item};
@@ -106,13 +107,14 @@ impl Accounts {
 
     /// R1/R3: one account per ID document (the candidate id derives from it) and per account
     /// name, written all-or-nothing with the profile and the first session.
-    pub async fn register(&self, new: NewAccount) -> Result<NewSession, Refusal> {
+    pub async fn register(&self, new: NewAccount, source: &str) -> Result<NewSession, Refusal> {
         let account = parse_account_name(&new.account)?;
         check_password_policy(new.password.expose())?;
         if new.degrees.len() > MAX_DEGREES {
             return Err(Refusal::bad("TOO_MANY_DEGREES", "学历学位信息最多10条").field("degrees"));
         }
         let now = self.clock.now();
+        REGISTRATIONS_PER_SOURCE.take(self.table.as_ref(), source, now).await?;
         let candidate = Candidate {
             id: new.identity.document.candidate_id(self.id_pepper.get().await?.as_bytes()),
             account: account.clone(),
@@ -173,19 +175,63 @@ impl Accounts {
     }
 
     /// R2: account + password. An unknown account costs the same hashing time as a wrong
-    /// password, so response time doesn't reveal which accounts exist.
-    pub async fn login_password(&self, account: &str, password: &str) -> Result<NewSession, Refusal> {
+    /// password, so response time doesn't reveal which accounts exist; it is locked the same way
+    /// too. The lock, the source's counter and the account name are read in one batch; the
+    /// failure counters are written only on a failure.
+    pub async fn login_password(&self, account: &str, password: &str, source: &str) -> Result<NewSession, Refusal> {
         let account = parse_account_name(account).map_err(|_| bad_credentials())?;
-        let marker = self.table.get(&keys::account(&account)).await?;
-        let Some(cid) = marker.as_ref().and_then(|m| attr(m, "cid")) else {
-            let _ = hash_password(password);
-            return Err(bad_credentials());
-        };
-        let c = self.candidate(cid).await?.ok_or_else(Refusal::internal)?;
-        if !verify_password(password, c.value.password_hash.expose()) {
-            return Err(bad_credentials());
+        let now = self.clock.now();
+        let got = self
+            .table
+            .get_many(&[
+                keys::account(&account),
+                keys::login_lock(&account),
+                LOGIN_FAILURES_PER_SOURCE.key(source, now),
+            ])
+            .await?;
+        let lock = got[1].as_ref().and_then(|l| l.get("until")).and_then(serde_json::Value::as_i64);
+        if let Some(until) = lock.filter(|u| *u > now.unix_timestamp()) {
+            return Err(limits::locked(until));
         }
-        self.start_session(c.value, vec![]).await
+        if LOGIN_FAILURES_PER_SOURCE.reached(got[2].as_ref()) {
+            return Err(limits::too_many(LOGIN_FAILURES_PER_SOURCE.window(now).1));
+        }
+        let verified = match got[0].as_ref().and_then(|m| attr(m, "cid")) {
+            None => {
+                let _ = hash_password(password);
+                None
+            }
+            Some(cid) => {
+                let c = self.candidate(cid).await?.ok_or_else(Refusal::internal)?;
+                verify_password(password, c.value.password_hash.expose()).then_some(c)
+            }
+        };
+        match verified {
+            Some(c) => self.start_session(c.value, vec![]).await,
+            None => Err(self.failed_login(&account, source, now).await),
+        }
+    }
+
+    /// Count a wrong password against the account and the source; the fifth in a window locks
+    /// the account (until the lock's end, whatever the window).
+    async fn failed_login(&self, account: &str, source: &str, now: OffsetDateTime) -> Refusal {
+        if let Err(e) = LOGIN_FAILURES_PER_SOURCE.note(self.table.as_ref(), source, now).await {
+            return e;
+        }
+        match LOGIN_FAILURES.note(self.table.as_ref(), account, now).await {
+            Ok(n) if n >= LOGIN_FAILURES.max => {
+                let until = now.unix_timestamp() + limits::LOCK_SECS;
+                let key = keys::login_lock(account);
+                let lock = json!({"pk": key.pk, "sk": key.sk, "until": until, "ttl": until});
+                let lock = lock.as_object().cloned().unwrap_or_default();
+                match self.table.put(lock, Cond::Always).await {
+                    Ok(()) => limits::locked(until),
+                    Err(e) => e.into(),
+                }
+            }
+            Ok(_) => bad_credentials(),
+            Err(e) => e,
+        }
     }
 
     /// R2: the mini-program's `wx.login` code, for a WeChat user already bound to an account.
@@ -364,6 +410,7 @@ impl Accounts {
     /// A signed upload ticket for the registration photo, under the candidate's own prefix.
     pub async fn photo_ticket(&self, token: &SessionToken) -> Result<UploadTicket, Refusal> {
         self.authenticate(token).await?;
+        UPLOAD_TICKETS.take(self.table.as_ref(), &token.candidate_id, self.clock.now()).await?;
         let key = format!("photos/{}/{}.jpg", token.candidate_id, shared::random::id());
         let policy = upload_policy(&self.photo);
         Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)

@@ -286,6 +286,7 @@ impl Applications {
         let loaded = self.load(principal, target, false).await?;
         let app = loaded.app()?;
         let cid = &target.candidate_id;
+        crate::limits::UPLOAD_TICKETS.take(self.table.as_ref(), cid, self.clock.now()).await?;
         let (key, policy) = match what {
             Upload::Photo => {
                 (format!("photos/{cid}/{}.jpg", shared::random::id()), upload_policy(&self.reference.photo))

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod applications;
 pub mod config;
 pub mod history_import;
+pub mod limits;
 pub mod photo;
 pub mod ports;
 pub mod principal;

@@ -166,8 +166,51 @@ pub async fn index_is_sparse_and_pages(t: &dyn Table, ns: &str) {
     assert!(all_pages(t, q).await.is_empty());
 }
 
+/// A bounded counter counts to its limit and no further, keys apart; concurrent callers take
+/// exactly `limit` units between them.
+pub async fn counter_is_bounded_and_atomic(t: &dyn Table, ns: &str) {
+    let k = Key::new(format!("{ns}#COUNT"), "W#1");
+    assert_eq!(t.count(&k, 2, 1_900_000_000).await.unwrap(), Some(1));
+    assert_eq!(t.count(&k, 2, 1_900_000_000).await.unwrap(), Some(2));
+    assert_eq!(t.count(&k, 2, 1_900_000_000).await.unwrap(), None, "at the limit");
+    let stored = t.get(&k).await.unwrap().expect("the counter is an item");
+    assert_eq!((stored["n"].as_u64(), stored["ttl"].as_i64()), (Some(2), Some(1_900_000_000)));
+    let other = Key::new(format!("{ns}#COUNT"), "W#2");
+    assert_eq!(t.count(&other, 2, 1_900_000_000).await.unwrap(), Some(1), "another window starts afresh");
+
+    let k = Key::new(format!("{ns}#COUNT"), "W#race");
+    let tries = (0..12).map(|_| t.count(&k, 5, 1_900_000_000));
+    let got = futures_join_all(tries).await;
+    let granted: Vec<u64> = got.iter().filter_map(|r| *r.as_ref().unwrap()).collect();
+    assert_eq!(granted.len(), 5, "exactly the limit is granted: {got:?}");
+    let mut sorted = granted.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3, 4, 5], "each unit once");
+}
+
+/// Await every future, concurrently, in order (no extra dependency for one helper).
+async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut fs: Vec<_> = fs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..fs.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in fs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// Run every contract check; `ns` keeps runs apart on a shared table.
 pub async fn run_all(t: &dyn Table, ns: &str) {
+    counter_is_bounded_and_atomic(t, ns).await;
     conditional_put(t, ns).await;
     versioned_update(t, ns).await;
     conditional_delete(t, ns).await;

@@ -13,6 +13,8 @@
 //! | face attempt      | `FACE#<out_seq_no>`       | `FACE`                        | get, then deleted with the session it starts (no replay) |
 //! | last year         | `HIST#<kind>#<cid>`       | `Y#<year>`                    | get, in the same batch as the application |
 //! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get: the payment callback (payment work) |
+//! | rate counter      | `LIMIT#<scope>#<subject>` | `W#<window start>`            | atomic bounded count (`Table::count`); `ttl` ends it with its window |
+//! | login lock        | `LOCK#<account>`          | `LOGIN`                       | get, in the same batch as the account name; `ttl` when it ends |
 //!
 //! Sparse global indexes on the application item — an item is in an index only while it has
 //! that index's two attributes, so leaving a state removes it from the index in the same write:
@@ -63,6 +65,15 @@ pub mod keys {
     }
     pub fn account(account: &str) -> Key {
         Key::new(format!("ACCT#{}", account.to_ascii_lowercase()), "ACCT")
+    }
+    /// One fixed window of a rate limit: `scope` names the limit, `subject` whom it counts
+    /// (an account name, a source address, a candidate id).
+    pub fn limit(scope: &str, subject: &str, window_start: i64) -> Key {
+        Key::new(format!("LIMIT#{scope}#{}", subject.to_ascii_lowercase()), format!("W#{window_start}"))
+    }
+    /// The password-login lock of an account (R2 lockout).
+    pub fn login_lock(account: &str) -> Key {
+        Key::new(format!("LOCK#{}", account.to_ascii_lowercase()), "LOGIN")
     }
     pub fn wechat(openid: &str) -> Key {
         Key::new(format!("WX#{openid}"), "WX")

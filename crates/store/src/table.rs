@@ -135,7 +135,8 @@ impl From<StoreError> for Refusal {
 ///   nothing;
 /// - `transact` applies up to 100 writes on distinct keys all-or-nothing;
 /// - `query` pages with an opaque cursor; an item without an index's two attributes is not in
-///   that index.
+///   that index;
+/// - `count` is an atomic bounded increment.
 #[async_trait]
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
@@ -144,4 +145,10 @@ pub trait Table: Send + Sync {
     async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError>;
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError>;
+    /// Add one to the counter `n` of the item under `key` — created as `n = 1` with
+    /// `ttl = expires_at` (epoch seconds) when absent — unless `n` has reached `limit`: one
+    /// round trip, atomic, so concurrent callers never both take the last unit. The count after
+    /// adding, or `None` (and nothing written) at the limit. Rate limits and lockouts live here,
+    /// so they hold across every Lambda instance.
+    async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError>;
 }

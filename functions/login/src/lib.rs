@@ -55,11 +55,11 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
                 .map(|(i, d)| d.into_record(format!("d{}", i + 1)))
                 .collect::<Result<Vec<_>, _>>()?;
             let new = NewAccount { account: b.account, password: b.password, identity, phone, degrees };
-            Ok(session(201, a.register(new).await?))
+            Ok(session(201, a.register(new, &edge::http::source(req)).await?))
         }
         RouteId::LoginPassword => {
             let b: PasswordLogin = parse_body(req)?;
-            Ok(session(200, a.login_password(&b.account, b.password.expose()).await?))
+            Ok(session(200, a.login_password(&b.account, b.password.expose(), &edge::http::source(req)).await?))
         }
         RouteId::LoginWechat => {
             let b: WechatCode = parse_body(req)?;
