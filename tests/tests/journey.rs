@@ -536,11 +536,14 @@ async fn r4_an_application_names_an_open_project_and_a_real_district(app: TestAp
 async fn r21_no_identity_field_can_be_changed_through_any_page(app: TestApp) {
     let token = start(&app, &ZHANG, "41").await;
     for field in ["name", "id_type", "id_number", "gender", "birth_date", "nationality"] {
-        for p in ["site", "basic", "contact"] {
+        for p in ["site", "basic", "contact", "exam", "education", "work"] {
             let mut body = match p {
                 "site" => site("4101"),
                 "basic" => basic(),
-                _ => contact(),
+                "contact" => contact(),
+                "exam" => exam(&["1", "2", "3", "4"]),
+                "education" => json!({"degree_record_id": "d1"}),
+                _ => work("郑州市第一人民医院"),
             };
             body[field] = json!("x");
             let (s, v) = page(&app, &token, p, body).await;

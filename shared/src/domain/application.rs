@@ -795,6 +795,17 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             if app.photo.is_none() {
                 return Err(Refusal::rule("PHOTO_REQUIRED", "请确认使用照片或更换考试照片").field("photo"));
             }
+            // R11: the education page holds the degree record as it was when the page was saved;
+            // one edited or removed on the account since is caught here, naming the page.
+            if let Some(edu) = &app.pages.education
+                && ctx.candidate.degree(&edu.degree_record_id) != Some(&edu.record)
+            {
+                return Err(Refusal::rule(
+                    "DEGREE_RECORD_CHANGED",
+                    "所引用的学历学位信息已在账号中修改或删除,请重新保存“教育情况”页面",
+                )
+                .field(PageKind::Education.as_str()));
+            }
             if ctx.district.online_confirmation && !app.materials_complete {
                 return Err(Refusal::rule("MATERIALS_INCOMPLETE", "请上传全部证明材料后再提交").field("materials"));
             }

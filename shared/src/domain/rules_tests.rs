@@ -306,6 +306,31 @@ fn r11_education_references_a_maintained_record_as_it_is_now() {
 }
 
 #[test]
+fn r11_a_record_edited_or_removed_after_the_page_was_saved_is_caught_at_submit() {
+    let mut w = World::new();
+    let app = filled(&w, "41");
+    // Edited on the account after the education page was saved.
+    w.candidate.degrees[0].school = "郑州大学(更名后)".into();
+    let e = w.refuse(&app, Command::Submit { code: "C".into() });
+    assert_eq!((e.code, e.field.as_deref()), ("DEGREE_RECORD_CHANGED", Some("education")));
+    assert!(e.message.contains("教育情况"), "{}", e.message);
+    // Removed from the account.
+    w.candidate.degrees.clear();
+    assert_eq!(w.refuse(&app, Command::Submit { code: "C".into() }).code, "DEGREE_RECORD_CHANGED");
+    // Re-saving the page with the record as it is now clears the way.
+    let mut w = World::new();
+    w.candidate.degrees[0].school = "郑州大学(更名后)".into();
+    let mut app = filled(&World::new(), "41");
+    let now = w.candidate.degrees[0].clone();
+    w.run(
+        &mut app,
+        Command::SavePage(Page::Education(EducationPage { degree_record_id: now.id.clone(), record: now })),
+    );
+    w.run(&mut app, Command::Submit { code: "CODE000001".into() });
+    assert_eq!(app.status, Status::Submitted);
+}
+
+#[test]
 fn r12_unit_category_is_required_when_the_unit_is_other() {
     let w = World::new();
     let mut app = filled(&w, "41");
