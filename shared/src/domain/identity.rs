@@ -7,7 +7,7 @@
 use super::values::{PersonName, date_fmt, parse_date};
 use crate::error::Refusal;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::fmt;
 use time::{Date, Month};
 
@@ -100,19 +100,20 @@ impl IdDocument {
         format!("{}{}{}", &self.number[..4], "*".repeat(n - 8), &self.number[n - 4..])
     }
 
-    /// The candidate id: a keyed hash (SHA-256 over a secret pepper, type and number), 128 bits
-    /// in hex. Deriving the id from the document makes "one account per document" a property of
-    /// the key itself, and lets every key on a request path — last year's record included — be
-    /// computed from the session token without a lookup. Without the pepper the id reveals
-    /// nothing; the pepper is a secret (Secrets Manager on AWS), and rotating it orphans ids.
+    /// The candidate id: HMAC-SHA256 keyed with a secret pepper over the document type and
+    /// number, 128 bits in hex. Deriving the id from the document makes "one account per
+    /// document" a property of the key itself, and lets every key on a request path — last
+    /// year's record included — be computed from the session token without a lookup. A MAC, not
+    /// a hash of key‖data: without the pepper the id reveals nothing and can't be forged; the
+    /// pepper is a secret (Secrets Manager on AWS), and rotating it orphans ids.
     pub fn candidate_id(&self, pepper: &[u8]) -> String {
-        let mut h = Sha256::new();
-        h.update(pepper);
-        h.update([0]);
-        h.update(serde_json::to_string(&self.id_type).unwrap_or_default().as_bytes());
-        h.update([0]);
-        h.update(self.number.as_bytes());
-        let digest = h.finalize();
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(pepper)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(serde_json::to_string(&self.id_type).unwrap_or_default().as_bytes());
+        mac.update(&[0]);
+        mac.update(self.number.as_bytes());
+        let digest = mac.finalize().into_bytes();
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -241,5 +242,8 @@ mod tests {
         assert_eq!(a.candidate_id(b"p"), a.candidate_id(b"p"));
         let id = a.candidate_id(b"p");
         assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !id.contains("1949"));
+        // A keyed MAC (RFC 2104), not SHA-256(key‖data): the value Python's `hmac` module gives,
+        // `hmac.new(b"pepper-0123", b'"resident_id"\x00' + number, sha256).hexdigest()[:32]`.
+        assert_eq!(a.candidate_id(b"pepper-0123"), "04991abffbcf1bf9589d987895a5724f");
     }
 }
