@@ -262,11 +262,23 @@ async fn serve(
     }
     let segments = edge::http::segments(&req);
     let function = resolve(req.method().as_str(), &segments).map(|(r, _)| r.function);
-    let resp = match function {
-        Ok(Function::Login) => login::handle(&deps.accounts, req).await,
-        Ok(Function::Application) => application::handle(&deps.apps, req).await,
-        Err(e) => refusal_response(&e),
+    // Each request runs as its own task, so a panic in a handler is that request's 500, not the
+    // end of the server (the `local` profile unwinds; the Lambdas abort, and Lambda restarts them).
+    let handled = match function {
+        Ok(Function::Login) => {
+            let accounts = deps.accounts.clone();
+            tokio::spawn(async move { login::handle(&accounts, req).await }).await
+        }
+        Ok(Function::Application) => {
+            let apps = deps.apps.clone();
+            tokio::spawn(async move { application::handle(&apps, req).await }).await
+        }
+        Err(e) => Ok(refusal_response(&e)),
     };
+    let resp = handled.unwrap_or_else(|e| {
+        tracing::error!(path = %path, panicked = e.is_panic(), "request handler failed");
+        refusal_response(&Refusal::internal())
+    });
     to_hyper(resp)
 }
 

@@ -1,4 +1,4 @@
-//! `cargo run --release -p local-server` — the whole system on this machine, no cloud account.
+//! `cargo run --profile local -p local-server` — the whole system on this machine, no cloud account.
 //!
 //! Options: `--addr 127.0.0.1:8080`, `--data ./data`, `--now <RFC 3339>|real`, `--no-demo`,
 //! `--backend embedded|aws` (aws: `TABLE_NAME`, `BUCKET_NAME` from the environment,

@@ -81,14 +81,21 @@ impl Table for CountingTable {
 pub struct FaultyTable {
     inner: Arc<dyn Table>,
     pub fail_writes: Arc<std::sync::atomic::AtomicBool>,
+    /// Fail by panicking instead (a bug in a handler), to prove the local server survives it.
+    panic: bool,
 }
 
 impl FaultyTable {
     pub fn new(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        FaultyTable { inner, fail_writes }
+        FaultyTable { inner, fail_writes, panic: false }
+    }
+    pub fn panicking(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        FaultyTable { inner, fail_writes, panic: true }
     }
     fn failing(&self) -> bool {
-        self.fail_writes.load(Ordering::SeqCst)
+        let failing = self.fail_writes.load(Ordering::SeqCst);
+        assert!(!(failing && self.panic), "FaultyTable: a write panics, as a bug in a handler would");
+        failing
     }
 }
 

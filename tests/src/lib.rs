@@ -9,6 +9,7 @@ pub mod aws;
 pub mod counting;
 pub mod runtime_api;
 pub mod stack;
+pub mod steps;
 pub mod wechat_server;
 
 use bytes::Bytes;

@@ -9,66 +9,7 @@ use e2e::{LI, On, PASSWORD, TestApp, WANG, ZHANG, ZHAO, spawn_app_on};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const P: &str = "/v1/applications/2025-health";
-
-async fn page(app: &TestApp, token: &str, page: &str, body: Value) -> (u16, Value) {
-    app.call("PUT", &format!("{P}/pages/{page}"), Some(token), Some(body)).await
-}
-
-fn site(site: &str) -> Value {
-    json!({"site": site})
-}
-fn basic() -> Value {
-    json!({"id_valid_until": "2030-01-01", "ethnicity": "汉族"})
-}
-fn contact() -> Value {
-    json!({"phone": "13912345678", "address": "郑州市金水区", "postcode": "450000"})
-}
-fn exam(subjects: &[&str]) -> Value {
-    json!({"category": "nursing", "level": "intermediate", "specialty": "368", "practice_category": "nurse",
-           "first_registration": "2016-01", "has_residency_certificate": false, "subjects": subjects})
-}
-fn work(unit: &str) -> Value {
-    json!({"unit_name": unit, "started_work": "2015-08"})
-}
-
-/// Register, bind WeChat, open an application in `district` and agree to the notices.
-async fn start(app: &TestApp, who: &e2e::Person, district: &str) -> String {
-    let token = app.register(who).await;
-    app.bind_wechat(&token, who.account).await;
-    let (s, v) = app
-        .call("POST", "/v1/applications", Some(&token), Some(json!({"project": "2025-health", "district": district})))
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let (s, v) = app
-        .call(
-            "POST",
-            &format!("{P}/agreement"),
-            Some(&token),
-            Some(json!({"important_version": "2025.1", "integrity_version": "2025.1"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    token
-}
-
-async fn fill_all(app: &TestApp, token: &str, site_code: &str, subjects: &[&str], unit: &str) {
-    for (name, body) in [
-        ("site", site(site_code)),
-        ("basic", basic()),
-        ("contact", contact()),
-        ("exam", exam(subjects)),
-        ("education", json!({"degree_record_id": "d1"})),
-        ("work", work(unit)),
-    ] {
-        let (s, v) = page(app, token, name, body).await;
-        assert_eq!(s, 200, "{name}: {v}");
-    }
-}
-
-fn code_of(v: &Value) -> &str {
-    v["code"].as_str().unwrap_or("")
-}
+use e2e::steps::*;
 
 async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(app: TestApp) {
     let token = app.register(&ZHANG).await;
@@ -644,6 +585,22 @@ async fn upload_tickets_are_rate_limited_per_candidate(app: TestApp) {
     // Another candidate is not affected.
     let other = app.register(&ZHAO).await;
     assert_eq!(app.call("POST", "/v1/account/photo/upload-url", Some(&other), None).await.0, 200);
+}
+
+/// A handler that panics costs that request a 500; the server keeps serving the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_request_is_a_500_and_the_local_server_keeps_serving() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fail = Arc::new(AtomicBool::new(false));
+    let flag = fail.clone();
+    let layer: local_server::TableLayer = Box::new(move |t| Arc::new(e2e::counting::FaultyTable::panicking(t, flag)));
+    let app = e2e::spawn_app_with(On::Sqlite, Some(layer)).await;
+    let token = start(&app, &ZHANG, "41").await;
+    fail.store(true, Ordering::SeqCst);
+    let (s, v) = page(&app, &token, "site", site("4101")).await;
+    assert_eq!((s, code_of(&v)), (500, "INTERNAL"), "{v}");
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(page(&app, &token, "site", site("4101")).await.0, 200, "the next request is served");
 }
 
 async fn a_throttled_write_answers_503_and_leaves_nothing_behind(on: On) {

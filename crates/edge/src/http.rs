@@ -109,6 +109,41 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
     })
 }
 
+/// Render a handler's result and write its access-log line: API Gateway's and Lambda's request
+/// ids (to find the request on both sides), the function, the route template (never the raw
+/// path or query, never a header or body: no token or personal data reaches the log), the
+/// status, the refusal code and the latency.
+pub fn finish(
+    function: &str,
+    req: &Request,
+    started: std::time::Instant,
+    result: Result<HttpResponse, Refusal>,
+) -> HttpResponse {
+    use lambda_http::RequestExt;
+    let (resp, code) = match result {
+        Ok(r) => (r, None),
+        Err(e) => (refusal_response(&e), Some(e.code)),
+    };
+    let request_id = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.as_deref(),
+        _ => None,
+    };
+    let lambda_request_id = req.lambda_context_ref().map(|c| c.request_id.as_str());
+    let route = crate::api::resolve(req.method().as_str(), &segments(req)).map(|(r, _)| r.path).unwrap_or("(none)");
+    tracing::info!(
+        request_id = request_id.unwrap_or("-"),
+        lambda_request_id = lambda_request_id.unwrap_or("-"),
+        function,
+        method = %req.method(),
+        route,
+        status = resp.status().as_u16(),
+        code = code.unwrap_or("-"),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp
+}
+
 /// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`), for the
 /// per-source limits; `unknown` when there is none. Never `X-Forwarded-For`: the caller writes it.
 pub fn source(req: &Request) -> String {

@@ -51,10 +51,11 @@ impl ConfigError {
     }
 }
 
-/// Plain-text logs, one line per event, no ANSI when not on a terminal (CloudWatch).
+/// Logs: one JSON object per line off a terminal (CloudWatch), text on one.
 /// `RUST_LOG` filters; the default is `info`.
 pub fn init_tracing() {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // `Targets` takes RUST_LOG's `level` and `target=level` directives (all an operator needs to
@@ -62,10 +63,16 @@ pub fn init_tracing() {
     // which cost every cold start its parse and the binary its size.
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, bad) = log_filter(rust_log.as_deref());
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    // JSON lines (one object per event, fields at the top level) where a machine reads them —
+    // CloudWatch Logs Insights queries `status`, `route`, `request_id` directly; text on a
+    // terminal, or with LOG_FORMAT=text.
+    let text = std::io::stderr().is_terminal() || std::env::var("LOG_FORMAT").is_ok_and(|v| v == "text");
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt = if text {
+        fmt.with_ansi(std::io::stderr().is_terminal()).boxed()
+    } else {
+        fmt.json().flatten_event(true).with_current_span(false).with_span_list(false).boxed()
+    };
     let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
     if let Some(v) = bad {
         tracing::warn!(rust_log = %v, "RUST_LOG is not a list of `level` or `target=level` directives; logging at info");

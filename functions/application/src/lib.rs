@@ -7,9 +7,7 @@
 pub mod compose;
 
 use edge::api::{Function, Params, RouteId, resolve};
-use edge::http::{
-    HttpResponse, body_value, candidate, json_response, no_route, parse_body, refusal_response, segments,
-};
+use edge::http::{HttpResponse, body_value, candidate, json_response, no_route, parse_body, segments};
 use edge::wire::{
     AgreeRequest, ApplicationView, ChangeDistrictRequest, ChoosePhotoRequest, CreateApplication, DistrictView,
     ProjectView, RegistrationForm, UploadedObject, parse_page,
@@ -25,10 +23,8 @@ use std::time::Instant;
 /// Handle one request. Never fails: every error becomes a response here.
 pub async fn handle(apps: &Applications, req: Request) -> HttpResponse {
     let started = Instant::now();
-    let resp = route(apps, &req).await.unwrap_or_else(|r| refusal_response(&r));
-    // Paths carry project/page codes only; bodies and headers (tokens, ID numbers) are never logged.
-    tracing::info!(method = %req.method(), path = %req.uri().path(), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "application");
-    resp
+    let result = route(apps, &req).await;
+    edge::http::finish("application", &req, started, result)
 }
 
 fn project<'a>(apps: &'a Applications, p: &Params) -> Result<&'a Project, Refusal> {

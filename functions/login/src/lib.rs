@@ -5,7 +5,7 @@
 pub mod compose;
 
 use edge::api::{Function, RouteId, resolve};
-use edge::http::{HttpResponse, bearer, json_response, no_content, no_route, parse_body, refusal_response, segments};
+use edge::http::{HttpResponse, bearer, json_response, no_content, no_route, parse_body, segments};
 use edge::wire::{
     AccountView, DegreeInput, FaceAttemptView, FaceLogin, FaceStartRequest, PasswordLogin, RegisterRequest,
     SessionView, UploadedObject, WechatCode,
@@ -20,10 +20,8 @@ use std::time::Instant;
 /// Handle one request. Never fails: every error becomes a response here.
 pub async fn handle(accounts: &Accounts, req: Request) -> HttpResponse {
     let started = Instant::now();
-    let resp = route(accounts, &req).await.unwrap_or_else(|r| refusal_response(&r));
-    // The path may carry a degree id, never personal data; bodies and headers are not logged.
-    tracing::info!(method = %req.method(), path = %req.uri().path(), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "login");
-    resp
+    let result = route(accounts, &req).await;
+    edge::http::finish("login", &req, started, result)
 }
 
 fn session(status: u16, s: NewSession) -> HttpResponse {

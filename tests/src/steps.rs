@@ -1,0 +1,66 @@
+//! The mini-program's steps, shared by the end-to-end tests: register, open an application,
+//! fill the six pages.
+
+use crate::{Person, TestApp};
+use serde_json::{Value, json};
+
+pub const P: &str = "/v1/applications/2025-health";
+
+pub async fn page(app: &TestApp, token: &str, page: &str, body: Value) -> (u16, Value) {
+    app.call("PUT", &format!("{P}/pages/{page}"), Some(token), Some(body)).await
+}
+
+pub fn site(site: &str) -> Value {
+    json!({"site": site})
+}
+pub fn basic() -> Value {
+    json!({"id_valid_until": "2030-01-01", "ethnicity": "汉族"})
+}
+pub fn contact() -> Value {
+    json!({"phone": "13912345678", "address": "郑州市金水区", "postcode": "450000"})
+}
+pub fn exam(subjects: &[&str]) -> Value {
+    json!({"category": "nursing", "level": "intermediate", "specialty": "368", "practice_category": "nurse",
+           "first_registration": "2016-01", "has_residency_certificate": false, "subjects": subjects})
+}
+pub fn work(unit: &str) -> Value {
+    json!({"unit_name": unit, "started_work": "2015-08"})
+}
+
+/// Register, bind WeChat, open an application in `district` and agree to the notices.
+pub async fn start(app: &TestApp, who: &Person, district: &str) -> String {
+    let token = app.register(who).await;
+    app.bind_wechat(&token, who.account).await;
+    let (s, v) = app
+        .call("POST", "/v1/applications", Some(&token), Some(json!({"project": "2025-health", "district": district})))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("{P}/agreement"),
+            Some(&token),
+            Some(json!({"important_version": "2025.1", "integrity_version": "2025.1"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    token
+}
+
+pub async fn fill_all(app: &TestApp, token: &str, site_code: &str, subjects: &[&str], unit: &str) {
+    for (name, body) in [
+        ("site", site(site_code)),
+        ("basic", basic()),
+        ("contact", contact()),
+        ("exam", exam(subjects)),
+        ("education", json!({"degree_record_id": "d1"})),
+        ("work", work(unit)),
+    ] {
+        let (s, v) = page(app, token, name, body).await;
+        assert_eq!(s, 200, "{name}: {v}");
+    }
+}
+
+pub fn code_of(v: &Value) -> &str {
+    v["code"].as_str().unwrap_or("")
+}
