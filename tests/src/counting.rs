@@ -83,16 +83,26 @@ pub struct FaultyTable {
     pub fail_writes: Arc<std::sync::atomic::AtomicBool>,
     /// Fail by panicking instead (a bug in a handler), to prove the local server survives it.
     panic: bool,
+    /// Instead of failing: commit the next transaction, then send it again and answer with the
+    /// second answer — what a caller sees when the first response is lost and the SDK retries.
+    replay: bool,
 }
 
 impl FaultyTable {
     pub fn new(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        FaultyTable { inner, fail_writes, panic: false }
+        FaultyTable { inner, fail_writes, panic: false, replay: false }
     }
     pub fn panicking(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        FaultyTable { inner, fail_writes, panic: true }
+        FaultyTable { inner, fail_writes, panic: true, replay: false }
+    }
+    /// While the flag is set, the next transaction is committed and then replayed once.
+    pub fn replaying(inner: Arc<dyn Table>, replay_next: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        FaultyTable { inner, fail_writes: replay_next, panic: false, replay: true }
     }
     fn failing(&self) -> bool {
+        if self.replay {
+            return false;
+        }
         let failing = self.fail_writes.load(Ordering::SeqCst);
         assert!(!(failing && self.panic), "FaultyTable: a write panics, as a bug in a handler would");
         failing
@@ -120,6 +130,10 @@ impl Table for FaultyTable {
         self.inner.delete(key, cond).await
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.replay && self.fail_writes.swap(false, Ordering::SeqCst) {
+            self.inner.transact(writes.clone()).await?;
+            return self.inner.transact(writes).await;
+        }
         if self.failing() {
             return Err(StoreError::Throttled);
         }

@@ -603,6 +603,28 @@ async fn a_panicking_request_is_a_500_and_the_local_server_keeps_serving() {
     assert_eq!(page(&app, &token, "site", site("4101")).await.0, 200, "the next request is served");
 }
 
+/// A commit whose response is lost and which is sent again (the SDK's retry) answers with the
+/// committed result, not a conflict with itself: the transaction's ClientRequestToken is
+/// derived from its writes. Run on the embedded table, which honours the token as DynamoDB
+/// does; moto ignores ClientRequestToken (its DynamoDB model has no reference to it), so on moto
+/// the replay would be a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_commit_returns_the_committed_result_instead_of_a_conflict() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let replay = Arc::new(AtomicBool::new(false));
+    let flag = replay.clone();
+    let layer: local_server::TableLayer = Box::new(move |t| Arc::new(e2e::counting::FaultyTable::replaying(t, flag)));
+    let app = e2e::spawn_app_with(On::Sqlite, Some(layer)).await;
+    let token = start(&app, &ZHANG, "41").await;
+    replay.store(true, Ordering::SeqCst);
+    let (s, v) = page(&app, &token, "site", site("4101")).await;
+    assert_eq!(s, 200, "the retry of a committed write is answered as the commit: {v}");
+    assert!(!replay.load(Ordering::SeqCst), "the replay happened");
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!(v["pages"]["site"]["site"], "4101");
+    assert_eq!(page(&app, &token, "basic", basic()).await.0, 200, "and the application moves on");
+}
+
 async fn a_throttled_write_answers_503_and_leaves_nothing_behind(on: On) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let fail = Arc::new(AtomicBool::new(false));

@@ -313,7 +313,16 @@ impl Table for DynamoTable {
             };
             items.push(item);
         }
-        match self.client.get().transact_write_items().set_transact_items(Some(items)).send().await {
+        let token = store::request_token(&writes);
+        match self
+            .client
+            .get()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(se)) if se.err().is_transaction_canceled_exception() => {
                 let reasons = match se.into_err() {

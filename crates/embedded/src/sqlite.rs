@@ -28,7 +28,16 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL AND gsi1sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL AND gsi2sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk IS NOT NULL AND gsi3sk IS NOT NULL;
+-- Transactions applied in the last 10 minutes, by request token (DynamoDB's ClientRequestToken).
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 ";
+
+/// How long a transaction's token is remembered (DynamoDB: 10 minutes).
+const TOKEN_SECS: i64 = 600;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -188,8 +197,20 @@ impl Table for SqliteTable {
             // DynamoDB refuses two operations on one item in a transaction; so do we.
             return Err(StoreError::Invalid("two writes to the same key in one transaction".into()));
         }
+        let token = store::request_token(&writes);
+        let now = unix_now();
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        tx.execute("DELETE FROM tokens WHERE at < ?1", params![now - TOKEN_SECS]).map_err(unavailable)?;
+        let seen: Option<i64> = tx
+            .query_row("SELECT at FROM tokens WHERE token = ?1", params![token], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        if seen.is_some() {
+            // The same transaction, already applied: its result, not a second application.
+            return Ok(());
+        }
+        tx.execute("INSERT INTO tokens (token, at) VALUES (?1, ?2)", params![token, now]).map_err(unavailable)?;
         for (at, (w, key)) in writes.iter().zip(&keys).enumerate() {
             let cond = match w {
                 Write::Put { cond, .. } | Write::Delete { cond, .. } | Write::Check { cond, .. } => *cond,

@@ -10,4 +10,4 @@ pub mod table;
 pub mod contract;
 
 pub use layout::{Versioned, attr, decode, encode, keys};
-pub use table::{Cond, Index, Item, Key, Query, QueryPage, StoreError, Table, Write};
+pub use table::{Cond, Index, Item, Key, Query, QueryPage, StoreError, Table, Write, request_token};

@@ -127,13 +127,37 @@ impl From<StoreError> for Refusal {
     }
 }
 
+/// The idempotency token of a transaction (DynamoDB's `ClientRequestToken`): derived from its
+/// writes, so the same transaction sent again — an SDK retry after a response lost in flight, a
+/// client's retry of the same request — is recognised and answered with the committed result
+/// rather than failing its own, already-met, version conditions. 36 hex characters (the limit).
+pub fn request_token(writes: &[Write]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for w in writes {
+        let (tag, key, cond, item) = match w {
+            Write::Put { item, cond } => ("put", Key::of(item), cond, Some(item)),
+            Write::Delete { key, cond } => ("delete", Some(key.clone()), cond, None),
+            Write::Check { key, cond } => ("check", Some(key.clone()), cond, None),
+        };
+        h.update(format!("{tag}\0{key:?}\0{cond:?}\0").as_bytes());
+        if let Some(item) = item {
+            h.update(Value::Object(item.clone()).to_string().as_bytes());
+        }
+        h.update([0xff]);
+    }
+    h.finalize().iter().take(18).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The one key-value table (DynamoDB on AWS, SQLite embedded).
 ///
 /// Contract, identical on every backend:
 /// - `get_many` reads up to 100 keys in one round trip; the result is in the order of `keys`.
 /// - every write honours its `Cond`; a failed condition is `StoreError::Conflict` and changes
 ///   nothing;
-/// - `transact` applies up to 100 writes on distinct keys all-or-nothing;
+/// - `transact` applies up to 100 writes on distinct keys all-or-nothing, and the same
+///   transaction again within 10 minutes ([`request_token`]) is answered `Ok` without applying
+///   it twice;
 /// - `query` pages with an opaque cursor; an item without an index's two attributes is not in
 ///   that index;
 /// - `count` is an atomic bounded increment.
@@ -151,4 +175,24 @@ pub trait Table: Send + Sync {
     /// adding, or `None` (and nothing written) at the limit. Rate limits and lockouts live here,
     /// so they hold across every Lambda instance.
     async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_request_token_follows_the_writes_and_fits_dynamodb() {
+        let item = |v: &str| json!({"pk": "CAND#c", "sk": "APP#p", "ver": 2, "v": v}).as_object().cloned().unwrap();
+        let a = vec![Write::Put { item: item("x"), cond: Cond::Version(1) }];
+        let same = vec![Write::Put { item: item("x"), cond: Cond::Version(1) }];
+        let other_value = vec![Write::Put { item: item("y"), cond: Cond::Version(1) }];
+        let other_cond = vec![Write::Put { item: item("x"), cond: Cond::NotExists }];
+        assert_eq!(request_token(&a), request_token(&same));
+        assert_ne!(request_token(&a), request_token(&other_value));
+        assert_ne!(request_token(&a), request_token(&other_cond));
+        let t = request_token(&a);
+        assert!(t.len() == 36 && t.bytes().all(|b| b.is_ascii_hexdigit()), "{t}");
+    }
 }
