@@ -273,7 +273,7 @@ async fn serve(
             let apps = deps.apps.clone();
             tokio::spawn(async move { application::handle(&apps, req).await }).await
         }
-        Err(e) => Ok(refusal_response(&e)),
+        Err(e) => Ok(edge::http::refusal_for(&req, &e)),
     };
     let resp = handled.unwrap_or_else(|e| {
         tracing::error!(path = %path, panicked = e.is_panic(), "request handler failed");

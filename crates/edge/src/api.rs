@@ -574,18 +574,52 @@ pub struct ErrorBody {
 }
 
 /// The `{param}` segments of a path template, as required string path parameters.
+/// Each page of the form (R6, in order) and the schema of its body.
+pub const PAGE_BODIES: [(&str, &str); 6] = [
+    ("site", "SitePageInput"),
+    ("basic", "BasicPageInput"),
+    ("contact", "ContactPageInput"),
+    ("exam", "ExamPageInput"),
+    ("education", "EducationPageInput"),
+    ("work", "WorkPageInput"),
+];
+
+/// A code (`shared::domain::values::Code`): project, district, site, point, specialty, ….
+pub const CODE_PATTERN: &str = "^[0-9A-Za-z_-]{1,40}$";
+
 fn path_params(path: &str) -> Vec<openapi::path::Parameter> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| {
+            // What the handlers accept: a page is one of six; a material kind is lower-case; every
+            // other parameter is a code (`Code::parse`). A value outside these is a 400.
+            let schema = openapi::ObjectBuilder::new().schema_type(openapi::Type::String);
+            let schema = match name {
+                "page" => schema.enum_values(Some(["site", "basic", "contact", "exam", "education", "work"])),
+                "kind" => schema.pattern(Some("^[a-z0-9_]{1,32}$")),
+                _ => schema.pattern(Some(CODE_PATTERN)),
+            };
             ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(openapi::Required::True)
-                .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String)))
+                .schema(Some(schema))
                 .build()
         })
         .collect()
+}
+
+/// The methods a concrete path has (for `Allow` on a 405), in the order of [`ROUTES`].
+pub fn allowed(segments: &[String]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = vec![];
+    for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+        if let Ok((r, _)) = resolve(m, segments)
+            && !out.contains(&r.method)
+        {
+            out.push(r.method);
+        }
+    }
+    out
 }
 
 /// The OpenAPI 3.1 document for every route.
@@ -597,15 +631,24 @@ pub fn openapi() -> OpenApi {
             .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
             .build()
     };
-    for r in ROUTES {
-        let mut op = OperationBuilder::new()
-            .operation_id(Some(format!("{:?}", r.id)))
-            .summary(Some(r.summary))
-            .tag(r.function.name());
-        for p in path_params(r.path) {
+    // `PUT …/pages/{page}` is one route for the handlers but six for a client: each page has its
+    // own body, so the document lists each page's path with exactly that page's schema.
+    let expanded = ROUTES.iter().flat_map(|r| -> Vec<(&Route, String, Option<&str>, String)> {
+        if r.id == RouteId::SavePage {
+            PAGE_BODIES
+                .iter()
+                .map(|(page, body)| (r, r.path.replace("{page}", page), Some(*body), format!("SavePage_{page}")))
+                .collect()
+        } else {
+            vec![(r, r.path.to_string(), r.request, format!("{:?}", r.id))]
+        }
+    });
+    for (r, path, request, id) in expanded {
+        let mut op = OperationBuilder::new().operation_id(Some(id)).summary(Some(r.summary)).tag(r.function.name());
+        for p in path_params(&path) {
             op = op.parameter(p);
         }
-        if let Some(req) = r.request {
+        if let Some(req) = request {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(req))).build())
@@ -642,46 +685,23 @@ pub fn openapi() -> OpenApi {
             "PUT" => HttpMethod::Put,
             _ => HttpMethod::Delete,
         };
-        paths = paths.path(r.path, PathItem::new(method, op.build()));
+        paths = paths.path(path, PathItem::new(method, op.build()));
     }
-    // Every method a path does not have answers 405 (`resolve`): declared, so a client or a
-    // fuzzer knows the answer it gets.
-    const METHODS: [(&str, HttpMethod); 5] = [
-        ("GET", HttpMethod::Get),
-        ("POST", HttpMethod::Post),
-        ("PUT", HttpMethod::Put),
-        ("PATCH", HttpMethod::Patch),
-        ("DELETE", HttpMethod::Delete),
-    ];
-    let mut templates: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
-    templates.sort_unstable();
-    templates.dedup();
-    for path in templates {
-        for (name, method) in METHODS {
-            if ROUTES.iter().any(|r| r.path == path && r.method == name) {
-                continue;
-            }
-            let mut op = OperationBuilder::new()
-                .operation_id(Some(format!("{name} {path} (not allowed)")))
-                .summary(Some("该路径不支持此请求方法"))
-                .response("405", error("METHOD_NOT_ALLOWED"));
-            for p in path_params(path) {
-                op = op.parameter(p);
-            }
-            paths = paths.path(path, PathItem::new(method, op.build()));
-        }
-    }
+    // A method a path does not have answers 405 with `Allow` (RFC 9110), said once in the
+    // description rather than as pseudo-operations: a client or a fuzzer takes every operation in
+    // the document for one that exists, and would call each "not allowed" one as if it did.
     let components = ComponentsBuilder::new()
         .schemas_from_iter(components())
         .security_scheme("session", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
         .build();
     OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("卫生资格/护士资格考试报名 API")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("Errors: `{code, message, field}`. Rules are cited as R<n> (DOMAIN.md).")),
-        )
+        .info(InfoBuilder::new().title("卫生资格/护士资格考试报名 API").version(env!("CARGO_PKG_VERSION")).description(
+            Some(
+                "Errors: `{code, message, field}`. Rules are cited as R<n> (DOMAIN.md). A method a path \
+                     does not list answers 405 `METHOD_NOT_ALLOWED` with an `Allow` header naming the methods \
+                     it has.",
+            ),
+        ))
         .paths(paths.build())
         .components(Some(components))
         .build()
@@ -722,15 +742,27 @@ mod tests {
             }
         }
         assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
-        // Every method a path lacks is declared as 405, and the router answers 405 for it.
+        // A path lists exactly the methods it has; every other one is 405 with those in `Allow`.
         for (path, item) in doc["paths"].as_object().unwrap() {
-            for m in ["get", "post", "put", "patch", "delete"] {
-                let op = &item[m];
-                assert!(op.is_object(), "{m} {path} undeclared");
-                let concrete = segs(&path.replace("{project}", "2025-health").replace("{page}", "site"));
-                let r = resolve(&m.to_ascii_uppercase(), &concrete);
-                let declared_405 = op["responses"].as_object().unwrap().keys().eq(["405"]);
-                assert_eq!(declared_405, r.is_err(), "{m} {path}: {:?}", r.map(|x| x.0.id));
+            let concrete = segs(&path.replace("{project}", "2025-health").replace("{page}", "site"));
+            let listed: Vec<String> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .map(|k| k.to_ascii_uppercase())
+                .collect();
+            let mut allowed: Vec<String> = allowed(&concrete).iter().map(|m| m.to_string()).collect();
+            allowed.sort();
+            let mut sorted = listed.clone();
+            sorted.sort();
+            assert_eq!(sorted, allowed, "{path}");
+            for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+                let r = resolve(m, &concrete);
+                assert_eq!(listed.contains(&m.to_string()), r.is_ok(), "{m} {path}");
+                if let Err(e) = r {
+                    assert_eq!(e.code, "METHOD_NOT_ALLOWED", "{m} {path}");
+                }
             }
         }
         // Every $ref resolves.

@@ -122,7 +122,7 @@ pub fn finish(
     use lambda_http::RequestExt;
     let (resp, code) = match result {
         Ok(r) => (r, None),
-        Err(e) => (refusal_response(&e), Some(e.code)),
+        Err(e) => (refusal_for(req, &e), Some(e.code)),
     };
     let request_id = match req.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.as_deref(),
@@ -141,6 +141,18 @@ pub fn finish(
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
+    resp
+}
+
+/// A refusal's response to this request: a 405 names the methods the path has in `Allow`.
+pub fn refusal_for(req: &Request, e: &Refusal) -> HttpResponse {
+    let mut resp = refusal_response(e);
+    if e.kind == Kind::MethodNotAllowed {
+        let allow = crate::api::allowed(&segments(req)).join(", ");
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(&allow) {
+            resp.headers_mut().insert("allow", v);
+        }
+    }
     resp
 }
 

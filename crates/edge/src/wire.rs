@@ -29,11 +29,21 @@ fn opt_text(v: Option<String>, max: usize, field: &str) -> Result<Option<String>
 #[serde(deny_unknown_fields)]
 pub struct DegreeInput {
     pub level: EducationLevel,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        max_length = 100
+    )]
     pub school: String,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        max_length = 100
+    )]
     pub major: String,
     /// `YYYY-MM`
+    #[schema(pattern = "^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")]
     pub graduated: String,
     #[serde(default)]
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 20)]
     pub degree: Option<String>,
 }
 
@@ -55,19 +65,26 @@ impl DegreeInput {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 4–32 letters, digits or `_`.
+    #[schema(pattern = "^[A-Za-z0-9_]{4,32}$")]
     pub account: String,
     /// At least 8 characters with a letter and a digit.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 64, pattern = "^(?=.*[A-Za-z])(?=.*[0-9])")]
     pub password: Sensitive,
+    #[schema(min_length = 1, max_length = 50)]
     pub name: String,
     pub id_type: IdType,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 5, max_length = 20, pattern = "^[0-9A-Za-z]+$")]
     pub id_number: Sensitive,
     pub gender: Gender,
     /// `YYYY-MM-DD`; must agree with a resident ID number.
+    #[schema(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub birth_date: String,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        max_length = 40
+    )]
     pub nationality: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^1[3-9][0-9]{9}$")]
     pub phone: Sensitive,
     #[serde(default)]
     pub degrees: Vec<DegreeInput>,
@@ -76,8 +93,9 @@ pub struct RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordLogin {
+    #[schema(min_length = 1, max_length = 64)]
     pub account: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 128)]
     pub password: Sensitive,
 }
 
@@ -183,7 +201,9 @@ pub struct SessionView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApplication {
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub project: String,
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub district: String,
 }
 
@@ -199,8 +219,10 @@ pub struct AgreeRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SitePageInput {
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub site: String,
     #[serde(default)]
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub point: Option<String>,
 }
 
@@ -209,29 +231,43 @@ pub struct SitePageInput {
 pub struct BasicPageInput {
     /// `YYYY-MM-DD`, or absent/null for 长期有效.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub id_valid_until: Option<String>,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        max_length = 20
+    )]
     pub ethnicity: String,
     #[serde(default)]
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 20)]
     pub political_status: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPageInput {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^1[3-9][0-9]{9}$")]
     pub phone: Sensitive,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        max_length = 100
+    )]
     pub address: String,
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{6}$")]
     pub postcode: Option<String>,
     #[serde(default)]
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 100)]
     pub email: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExamPageInput {
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub category: String,
     pub level: Level,
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub specialty: String,
     pub practice_category: PracticeCategory,
     #[serde(default)]
@@ -245,16 +281,23 @@ pub struct ExamPageInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EducationPageInput {
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub degree_record_id: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkPageInput {
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        max_length = 100
+    )]
     pub unit_name: String,
     #[serde(default)]
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 40)]
     pub unit_category: Option<String>,
     /// `YYYY-MM`
+    #[schema(pattern = "^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")]
     pub started_work: String,
 }
 
@@ -362,6 +405,7 @@ pub struct ChoosePhotoRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeDistrictRequest {
+    #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub district: String,
 }
 

@@ -57,6 +57,10 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
     if route.function != Function::Application {
         return Err(no_route());
     }
+    if route.auth {
+        // 401 before anything else is looked at: no path or body check answers an anonymous caller.
+        edge::http::bearer(req)?;
+    }
     let r = &apps.reference;
     match route.id {
         RouteId::ListProjects => {

@@ -40,6 +40,10 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
     if route.function != Function::Login {
         return Err(no_route());
     }
+    if route.auth {
+        // 401 before anything else is looked at: no path or body check answers an anonymous caller.
+        bearer(req)?;
+    }
     match route.id {
         RouteId::Register => {
             let b: RegisterRequest = parse_body(req)?;
