@@ -551,6 +551,68 @@ async fn the_candidate_path_costs_one_round_trip_per_read_and_at_most_two_per_wr
     assert_eq!(app.counts.take(), 0, "malformed input is refused before any I/O");
 }
 
+/// An accepted photo is pinned to the bytes that were checked: uploading something else to the
+/// same upload key afterwards (the ticket still allows it) changes nothing the application
+/// points at; the bytes are stored under their own hash, outside the upload prefix.
+async fn an_accepted_upload_cannot_be_swapped_afterwards(app: TestApp) {
+    use sha2::{Digest, Sha256};
+    let token = start(&app, &ZHANG, "41").await;
+    fill_all(&app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
+    let (s, ticket) = app.call("POST", &format!("{P}/photo/upload-url"), Some(&token), None).await;
+    assert_eq!(s, 200, "{ticket}");
+    let key = ticket["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("uploads/"), "tickets point at the short-lived prefix: {key}");
+    let checked = shared::photo::synthetic_jpeg(413, 626, 60_000);
+    assert!(local_server::upload::upload(&ticket, "image/jpeg", checked.clone()).await.unwrap() < 300);
+    let (s, v) =
+        app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "replacement", "key": key}))).await;
+    assert_eq!(s, 200, "{v}");
+    // The same ticket, other bytes: a valid JPEG of another size.
+    let swapped = shared::photo::synthetic_jpeg(500, 700, 70_000);
+    assert!(local_server::upload::upload(&ticket, "image/jpeg", swapped.clone()).await.unwrap() < 300);
+    let cid = token.split('.').next().unwrap();
+    let item = app.running.deps.table.get(&store::keys::application(cid, "2025-health")).await.unwrap().unwrap();
+    let stored: shared::domain::application::Application = store::decode(&item).unwrap().value;
+    let photo = stored.photo.expect("the replacement photo is on the application").photo;
+    let sha: String = Sha256::digest(&checked).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(photo.key, format!("photos/{cid}/{sha}.jpg"), "pinned under the checked bytes' hash");
+    assert_eq!((photo.width, photo.height, photo.bytes), (413, 626, 60_000));
+    let bytes = app.running.deps.objects.read_prefix(&photo.key, 1 << 22).await.unwrap();
+    assert_eq!(bytes, checked, "the record's object is the checked bytes, not the later upload");
+    // Once submitted, no upload can be used: no ticket either.
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app.call("POST", &format!("{P}/photo/upload-url"), Some(&token), None).await;
+    assert_eq!((s, code_of(&v)), (409, "UPLOAD_NOT_USABLE"));
+}
+
+/// R13 against files a real encoder wrote (Pillow, `tests/fixtures/make_photos.py`): a phone
+/// camera's JPEG with EXIF and a progressive JPEG are accepted; the same camera file cut short,
+/// and a PNG named `.jpg`, are refused — both pass a check of the first bytes or of the name.
+async fn r13_the_photo_check_reads_real_encoders_files_whole(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/make_photos.py");
+    let made = std::process::Command::new(python).arg(script).arg(dir.path()).output().expect("python runs");
+    assert!(made.status.success(), "Pillow fixtures: {}", String::from_utf8_lossy(&made.stderr));
+    let token = start(&app, &ZHANG, "41").await;
+    fill_all(&app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
+    for (file, status, code) in [
+        ("camera.jpg", 200, ""),
+        ("progressive.jpg", 200, ""),
+        ("truncated.jpg", 422, "PHOTO_NOT_JPEG"),
+        ("png-renamed.jpg", 422, "PHOTO_NOT_JPEG"),
+    ] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap();
+        assert!(bytes.len() > 46_081, "{file} is above the size floor: the check, not the size, decides");
+        let (_, ticket) = app.call("POST", &format!("{P}/photo/upload-url"), Some(&token), None).await;
+        assert!(local_server::upload::upload(&ticket, "image/jpeg", bytes).await.unwrap() < 300, "{file}");
+        let body = json!({"source": "replacement", "key": ticket["key"]});
+        let (s, v) = app.call("PUT", &format!("{P}/photo"), Some(&token), Some(body)).await;
+        assert_eq!((s, if s == 200 { "" } else { code_of(&v) }), (status, code), "{file}: {v}");
+    }
+}
+
 /// R2 under 等保: five wrong passwords in a window lock the account for 15 minutes (429, a stable
 /// code, the unlock time); the right password is refused while locked and works after; an
 /// unknown account name locks the same way (no hint which accounts exist). The counters live in
@@ -709,5 +771,7 @@ on_both_backends!(
     r4_an_application_names_an_open_project_and_a_real_district,
     r21_no_identity_field_can_be_changed_through_any_page,
     r2_repeated_wrong_passwords_lock_the_account_for_a_while,
+    an_accepted_upload_cannot_be_swapped_afterwards,
+    r13_the_photo_check_reads_real_encoders_files_whole,
     upload_tickets_are_rate_limited_per_candidate,
 );

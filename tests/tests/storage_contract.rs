@@ -15,7 +15,8 @@ async fn objects_round_trip(on: On) {
     let app = spawn_app_on(on).await;
     let objects = app.running.deps.objects.clone();
     let policy = UploadPolicy { content_type: "image/jpeg", min_bytes: 10, max_bytes: 1 << 20, expires_in_secs: 600 };
-    let key = format!("photos/{}/contract.jpg", shared::random::id());
+    let cid = shared::random::id();
+    let key = format!("uploads/{cid}/contract.jpg");
     assert_eq!(objects.head(&key).await.unwrap(), None, "absent before upload");
     let ticket = objects.upload_url(&key, &policy, e2e::NOW).await.unwrap();
     let ticket = serde_json::to_value(&ticket).unwrap();
@@ -31,13 +32,16 @@ async fn objects_round_trip(on: On) {
     assert_eq!(status, 200, "{on:?}: {url}");
     // After upload, the photo check reads what was really stored.
     let spec = &app.running.deps.reference.photo;
-    let small_key = format!("photos/{}/small.jpg", shared::random::id());
+    let small_key = format!("uploads/{cid}/small.jpg");
     let t = serde_json::to_value(objects.upload_url(&small_key, &policy, e2e::NOW).await.unwrap()).unwrap();
     local_server::upload::upload(&t, "image/jpeg", shared::photo::synthetic_jpeg(100, 100, 50_000)).await.unwrap();
-    let e = services::photo::check_photo(objects.as_ref(), &small_key, spec).await.unwrap_err();
+    let e = services::photo::accept_photo(objects.as_ref(), &small_key, &cid, spec).await.unwrap_err();
     assert_eq!(e.code, "PHOTO_TOO_SMALL");
-    let ok = services::photo::check_photo(objects.as_ref(), &key, spec).await.unwrap();
+    let ok = services::photo::accept_photo(objects.as_ref(), &key, &cid, spec).await.unwrap();
     assert_eq!((ok.width, ok.height), (400, 600));
+    // Accepted means pinned: the checked bytes, copied out of the upload prefix (put works).
+    assert!(ok.key.starts_with(&format!("photos/{cid}/")), "{}", ok.key);
+    assert_eq!(objects.read_prefix(&ok.key, 1 << 20).await.unwrap(), jpeg);
 }
 
 #[tokio::test]

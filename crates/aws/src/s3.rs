@@ -153,6 +153,21 @@ impl ObjectStore for S3Objects {
         }
     }
 
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        // Encrypted with the bucket's default key (SSE-KMS), like every upload.
+        self.client
+            .get()
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError> {
         let out = self
             .client

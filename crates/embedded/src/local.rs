@@ -205,6 +205,18 @@ impl ObjectStore for LocalObjects {
         }
     }
 
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let unavailable = |e: std::io::Error| StoreError::Unavailable(e.to_string());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(unavailable)?;
+        }
+        let tmp = path.with_extension("part");
+        std::fs::write(&tmp, bytes).map_err(unavailable)?;
+        std::fs::write(path.with_extension("type"), content_type).map_err(unavailable)?;
+        std::fs::rename(&tmp, &path).map_err(unavailable)
+    }
+
     async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError> {
         use std::io::Read;
         let f = std::fs::File::open(self.path(key)?).map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -3,7 +3,7 @@
 //! conditional; sessions are table items so logout revokes them.
 
 use crate::limits::{self, LOGIN_FAILURES, LOGIN_FAILURES_PER_SOURCE, REGISTRATIONS_PER_SOURCE, UPLOAD_TICKETS};
-use crate::photo::{check_photo, own_key, upload_policy};
+use crate::photo::{accept_photo, upload_policy, upload_prefix};
 use crate::ports::{Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, ObjectStore, UploadTicket, WechatLogin};
 use crate::session::{SESSION_HOURS, SessionToken, check_session, session_item};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -411,7 +411,7 @@ impl Accounts {
     pub async fn photo_ticket(&self, token: &SessionToken) -> Result<UploadTicket, Refusal> {
         self.authenticate(token).await?;
         UPLOAD_TICKETS.take(self.table.as_ref(), &token.candidate_id, self.clock.now()).await?;
-        let key = format!("photos/{}/{}.jpg", token.candidate_id, shared::random::id());
+        let key = format!("{}photo-{}.jpg", upload_prefix(&token.candidate_id), shared::random::id());
         let policy = upload_policy(&self.photo);
         Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)
     }
@@ -419,8 +419,7 @@ impl Accounts {
     /// R1/R13: the registration photo, after the uploaded object passes the photo check.
     pub async fn set_photo(&self, token: &SessionToken, key: &str) -> Result<Candidate, Refusal> {
         let mut c = self.authenticate(token).await?;
-        own_key(key, &format!("photos/{}/", c.value.id))?;
-        let photo: PhotoRef = check_photo(self.objects.as_ref(), key, &self.photo).await?;
+        let photo: PhotoRef = accept_photo(self.objects.as_ref(), key, &c.value.id, &self.photo).await?;
         c.value.photo = Some(photo);
         self.save(&c.value, c.ver, vec![]).await?;
         Ok(c.value)

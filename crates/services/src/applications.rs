@@ -3,7 +3,7 @@
 //! session included), check the principal's reach ([`crate::principal::authorise`]), the pure
 //! `decide`, and one conditional transaction with the events. Two writers can't both win.
 
-use crate::photo::{check_photo, own_key, upload_policy};
+use crate::photo::{accept_photo, pin_jpeg, upload_policy, upload_prefix};
 use crate::ports::{Clock, ObjectStore, UploadPolicy, UploadTicket};
 use crate::principal::{Principal, authorise, reaches};
 use crate::session::{check_session, unauthorized};
@@ -244,32 +244,33 @@ impl Applications {
                         return Err(Refusal::bad("MISSING_FIELD", "缺少必填项").field("key"));
                     }
                     (PhotoSource::Replacement, Some(key)) => {
-                        own_key(&key, &format!("photos/{cid}/"))?;
-                        check_photo(self.objects.as_ref(), &key, &self.reference.photo).await?
+                        accept_photo(self.objects.as_ref(), &key, cid, &self.reference.photo).await?
                     }
                 };
                 Command::ChoosePhoto(ApplicationPhoto { source, photo })
             }
             Intent::AddMaterial { kind, key } => {
                 let app = loaded.app()?;
-                own_key(&key, &format!("materials/{cid}/{}/{kind}-", app.value.project))?;
-                let meta = self.objects.head(&key).await?.ok_or_else(|| {
-                    Refusal::rule("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
-                })?;
                 // The signed policy bounds the size on S3; checked again here for every backend.
                 let spec = &self.reference.materials;
-                if meta.bytes < spec.min_bytes || meta.bytes > spec.max_bytes {
-                    return Err(Refusal::rule(
+                let refuse = |what: &'static str| match what {
+                    "NOT_UPLOADED" => {
+                        Refusal::rule("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
+                    }
+                    "SIZE" => Refusal::rule(
                         "MATERIAL_SIZE",
                         format!("材料大小应在{}KB至{}MB之间", spec.min_bytes / 1024, spec.max_bytes >> 20),
                     )
-                    .field("key"));
-                }
-                let head = self.objects.read_prefix(&key, 3).await?;
-                if head != [0xFF, 0xD8, 0xFF] {
-                    return Err(Refusal::rule("MATERIAL_NOT_JPEG", "材料须为JPG格式").field("key"));
-                }
-                Command::AddMaterial(Material { kind, key, bytes: meta.bytes })
+                    .field("key"),
+                    _ => Refusal::rule("MATERIAL_NOT_JPEG", "材料须为完整的JPG格式图片").field("key"),
+                };
+                let project = app.value.project.clone();
+                let pinned =
+                    pin_jpeg(self.objects.as_ref(), &key, cid, (spec.min_bytes, spec.max_bytes), &refuse, &|sha| {
+                        format!("materials/{cid}/{project}/{kind}-{sha}.jpg")
+                    })
+                    .await?;
+                Command::AddMaterial(Material { kind, key: pinned.key, bytes: pinned.bytes })
             }
         })
     }
@@ -286,13 +287,27 @@ impl Applications {
         let loaded = self.load(principal, target, false).await?;
         let app = loaded.app()?;
         let cid = &target.candidate_id;
+        // Only where the upload can be used: a photo while the form is a draft; proofs also after
+        // 确认不通过, to re-upload (R42). A ticket for nothing is a ticket for abuse.
+        let status = app.value.status;
+        let usable = match &what {
+            Upload::Photo => status == shared::domain::application::Status::Draft,
+            Upload::Material { .. } => matches!(
+                status,
+                shared::domain::application::Status::Draft | shared::domain::application::Status::ConfirmRejected
+            ),
+        };
+        if !usable {
+            return Err(Refusal::conflict("UPLOAD_NOT_USABLE", "当前状态下不能上传文件"));
+        }
         crate::limits::UPLOAD_TICKETS.take(self.table.as_ref(), cid, self.clock.now()).await?;
         let (key, policy) = match what {
-            Upload::Photo => {
-                (format!("photos/{cid}/{}.jpg", shared::random::id()), upload_policy(&self.reference.photo))
-            }
+            Upload::Photo => (
+                format!("{}photo-{}.jpg", upload_prefix(cid), shared::random::id()),
+                upload_policy(&self.reference.photo),
+            ),
             Upload::Material { kind } => (
-                format!("materials/{cid}/{}/{kind}-{}.jpg", app.value.project, shared::random::id()),
+                format!("{}{}/{kind}-{}.jpg", upload_prefix(cid), app.value.project, shared::random::id()),
                 material_policy(&self.reference.materials),
             ),
         };

@@ -54,6 +54,8 @@ pub trait ObjectStore: Send + Sync {
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// The first `max` bytes of an object (magic bytes, image header).
     async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError>;
+    /// Store exactly these bytes under `key` (an accepted upload, pinned: see `services::photo`).
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
