@@ -94,6 +94,11 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     let (s, form) = app.call("GET", &format!("{P}/form"), Some(&token), None).await;
     assert_eq!((s, form["verification_code"].as_str()), (200, Some(first_code.as_str())));
     assert_eq!(form["id_number"], ZHANG.id_number, "the printed form carries the full number");
+    assert_eq!(form["pages"]["contact"]["phone"], "13912345678", "and the full phone");
+    // Everywhere else the phone is masked: the application view included.
+    let (_, view) = app.call("GET", P, Some(&token), None).await;
+    assert_eq!(view["pages"]["contact"]["phone_masked"], "139****5678", "{view}");
+    assert!(!view.to_string().contains("13912345678"), "{view}");
     assert_eq!(form["subjects"].as_array().unwrap().len(), 4);
 
     // R17: no edits and no district change while submitted.

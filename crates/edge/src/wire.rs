@@ -443,7 +443,7 @@ pub struct ApplicationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page: Option<PageKind>,
     pub agreement: Option<Agreement>,
-    pub pages: Pages,
+    pub pages: PagesView,
     pub photo: Option<PhotoView>,
     pub materials_complete: bool,
     /// Present while submitted: the code on the current form (R15, R18).
@@ -455,6 +455,53 @@ pub struct ApplicationView {
     pub schedule: Schedule,
     /// Non-blocking notices from the last change (R7).
     pub warnings: Vec<Warning>,
+}
+
+/// The pages as the application view shows them: as saved, but the contact phone masked (PIPL:
+/// only the printed form carries it in full).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PagesView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<SitePage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic: Option<BasicPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exam: Option<ExamPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub education: Option<shared::domain::application::EducationPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkPage>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    /// e.g. `139****5678`; to change it, save the page with the new number.
+    pub phone_masked: String,
+    pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl PagesView {
+    pub fn of(p: &Pages) -> Self {
+        PagesView {
+            site: p.site.clone(),
+            basic: p.basic.clone(),
+            contact: p.contact.as_ref().map(|c: &ContactPage| ContactView {
+                phone_masked: c.phone.masked(),
+                address: c.address.clone(),
+                postcode: c.postcode.clone(),
+                email: c.email.clone(),
+            }),
+            exam: p.exam.clone(),
+            education: p.education.clone(),
+            work: p.work.clone(),
+        }
+    }
 }
 
 impl ApplicationView {
@@ -471,7 +518,7 @@ impl ApplicationView {
                 .then(|| PageKind::ALL.into_iter().find(|k| !app.pages.has(*k)))
                 .flatten(),
             agreement: app.agreement.clone(),
-            pages: app.pages.clone(),
+            pages: PagesView::of(&app.pages),
             photo: app.photo.as_ref().map(|p: &ApplicationPhoto| PhotoView { source: p.source }),
             materials_complete: app.materials_complete,
             verification_code: app.verification_code.clone(),
