@@ -372,6 +372,10 @@ async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submit
         assert_eq!(page(&app, &token, name, body).await.0, 200);
     }
     app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
+    // R41: the form can be viewed before uploading — a preview, with no code that confirms.
+    let (s, form) = app.call("GET", &format!("{P}/form"), Some(&token), None).await;
+    assert_eq!((s, form["preview"].as_bool(), form["verification_code"].is_null()), (200, Some(true), true), "{form}");
+    assert!(form["point_name"].is_string(), "{form}");
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
     assert_eq!((s, code_of(&v)), (422, "MATERIALS_INCOMPLETE"));
     let key = app.upload_photo(&token, &format!("{P}/materials/diploma/upload-url"), 800, 600, 20_000).await;
@@ -384,6 +388,9 @@ async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submit
     );
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("submitted")));
+    let (s, form) = app.call("GET", &format!("{P}/form"), Some(&token), None).await;
+    assert_eq!((s, form["preview"].as_bool()), (200, Some(false)));
+    assert_eq!(form["verification_code"], v["verification_code"], "the submitted form carries the live code");
 }
 
 async fn concurrent_submits_have_exactly_one_winner(app: TestApp) {

@@ -549,7 +549,12 @@ pub struct RegistrationForm {
     pub site_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub point_name: Option<String>,
-    pub verification_code: String,
+    /// True for the preview an online-confirmation district shows before submitting (R41): it
+    /// carries no verification code and no submission time, and confirms nothing.
+    pub preview: bool,
+    /// The code on the current form (R15, R18); absent on a preview.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_code: Option<String>,
     pub name: String,
     pub id_type: IdType,
     #[schema(value_type = String)]
@@ -562,16 +567,23 @@ pub struct RegistrationForm {
     pub level: Level,
     pub subjects: Vec<String>,
     pub pages: Pages,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub submitted_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub submitted_at: Option<time::OffsetDateTime>,
 }
 
 impl RegistrationForm {
+    /// The submitted form; or, in an online-confirmation district, a preview once every page is
+    /// filled — the guide has the candidate view and download it before uploading (R41).
     pub fn of(app: &Application, c: &Candidate, r: &Reference) -> Result<Self, Refusal> {
         let not_submitted = || Refusal::conflict("NOT_SUBMITTED", "报名信息提交后方可查看报名表");
-        let code = app.verification_code.clone().ok_or_else(not_submitted)?;
-        let (Some(site), Some(exam), Some(at)) = (&app.pages.site, &app.pages.exam, app.submitted_at) else {
+        let online = r.districts.get(&app.district).is_some_and(|d| d.online_confirmation);
+        let (code, at) = match (&app.verification_code, app.submitted_at) {
+            (Some(code), Some(at)) => (Some(code.clone()), Some(at)),
+            _ if online && PageKind::ALL.iter().all(|k| app.pages.has(*k)) => (None, None),
+            _ => return Err(not_submitted()),
+        };
+        let (Some(site), Some(exam)) = (&app.pages.site, &app.pages.exam) else {
             return Err(not_submitted());
         };
         let project = r.projects.get(&app.project).ok_or_else(Refusal::internal)?;
@@ -592,6 +604,7 @@ impl RegistrationForm {
                 .as_ref()
                 .and_then(|p| s.points.iter().find(|x| &x.code == p))
                 .map(|p| p.name.clone()),
+            preview: code.is_none(),
             verification_code: code,
             name: c.identity.name.as_str().to_string(),
             id_type: c.identity.document.id_type,
