@@ -76,36 +76,37 @@ impl Table for CountingTable {
     }
 }
 
-/// A table whose writes can be made to fail as DynamoDB throttling does (after the SDK's own
-/// retries gave up), to prove a failed write leaves nothing behind.
+/// How a [`FaultyTable`] misbehaves while its flag is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Writes fail as DynamoDB throttling does (after the SDK's own retries gave up), to prove a
+    /// failed write leaves nothing behind.
+    Throttle,
+    /// Writes panic (a bug in a handler), to prove the local server survives it.
+    Panic,
+    /// The next transaction is committed, then sent again, and the second answer returned — what
+    /// a caller sees when the first response is lost and the SDK retries. Clears the flag.
+    ReplayOnce,
+}
+
+/// A table that misbehaves, as [`Fault`] says, while `flag` is set.
 pub struct FaultyTable {
     inner: Arc<dyn Table>,
-    pub fail_writes: Arc<std::sync::atomic::AtomicBool>,
-    /// Fail by panicking instead (a bug in a handler), to prove the local server survives it.
-    panic: bool,
-    /// Instead of failing: commit the next transaction, then send it again and answer with the
-    /// second answer — what a caller sees when the first response is lost and the SDK retries.
-    replay: bool,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+    fault: Fault,
 }
 
 impl FaultyTable {
-    pub fn new(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        FaultyTable { inner, fail_writes, panic: false, replay: false }
+    pub fn new(inner: Arc<dyn Table>, flag: Arc<std::sync::atomic::AtomicBool>, fault: Fault) -> Self {
+        FaultyTable { inner, flag, fault }
     }
-    pub fn panicking(inner: Arc<dyn Table>, fail_writes: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        FaultyTable { inner, fail_writes, panic: true, replay: false }
-    }
-    /// While the flag is set, the next transaction is committed and then replayed once.
-    pub fn replaying(inner: Arc<dyn Table>, replay_next: Arc<std::sync::atomic::AtomicBool>) -> Self {
-        FaultyTable { inner, fail_writes: replay_next, panic: false, replay: true }
-    }
+    /// Whether this write fails (throttled); panics for `Fault::Panic`.
     fn failing(&self) -> bool {
-        if self.replay {
+        if self.fault == Fault::ReplayOnce || !self.flag.load(Ordering::SeqCst) {
             return false;
         }
-        let failing = self.fail_writes.load(Ordering::SeqCst);
-        assert!(!(failing && self.panic), "FaultyTable: a write panics, as a bug in a handler would");
-        failing
+        assert!(self.fault != Fault::Panic, "FaultyTable: a write panics, as a bug in a handler would");
+        true
     }
 }
 
@@ -130,7 +131,7 @@ impl Table for FaultyTable {
         self.inner.delete(key, cond).await
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if self.replay && self.fail_writes.swap(false, Ordering::SeqCst) {
+        if self.fault == Fault::ReplayOnce && self.flag.swap(false, Ordering::SeqCst) {
             self.inner.transact(writes.clone()).await?;
             return self.inner.transact(writes).await;
         }

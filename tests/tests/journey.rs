@@ -671,14 +671,20 @@ async fn upload_tickets_are_rate_limited_per_candidate(app: TestApp) {
     assert_eq!(app.call("POST", "/v1/account/photo/upload-url", Some(&other), None).await.0, 200);
 }
 
+/// The local server on `on` over a table that misbehaves as `fault` says while the flag is set.
+async fn faulty_app(on: On, fault: e2e::counting::Fault) -> (TestApp, Arc<std::sync::atomic::AtomicBool>) {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let inner_flag = flag.clone();
+    let layer: local_server::TableLayer =
+        Box::new(move |t| Arc::new(e2e::counting::FaultyTable::new(t, inner_flag, fault)));
+    (e2e::spawn_app_with(on, Some(layer)).await, flag)
+}
+
 /// A handler that panics costs that request a 500; the server keeps serving the next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_request_is_a_500_and_the_local_server_keeps_serving() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let fail = Arc::new(AtomicBool::new(false));
-    let flag = fail.clone();
-    let layer: local_server::TableLayer = Box::new(move |t| Arc::new(e2e::counting::FaultyTable::panicking(t, flag)));
-    let app = e2e::spawn_app_with(On::Sqlite, Some(layer)).await;
+    use std::sync::atomic::Ordering;
+    let (app, fail) = faulty_app(On::Sqlite, e2e::counting::Fault::Panic).await;
     let token = start(&app, &ZHANG, "41").await;
     fail.store(true, Ordering::SeqCst);
     let (s, v) = page(&app, &token, "site", site("4101")).await;
@@ -694,11 +700,8 @@ async fn a_panicking_request_is_a_500_and_the_local_server_keeps_serving() {
 /// the replay would be a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_commit_returns_the_committed_result_instead_of_a_conflict() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let replay = Arc::new(AtomicBool::new(false));
-    let flag = replay.clone();
-    let layer: local_server::TableLayer = Box::new(move |t| Arc::new(e2e::counting::FaultyTable::replaying(t, flag)));
-    let app = e2e::spawn_app_with(On::Sqlite, Some(layer)).await;
+    use std::sync::atomic::Ordering;
+    let (app, replay) = faulty_app(On::Sqlite, e2e::counting::Fault::ReplayOnce).await;
     let token = start(&app, &ZHANG, "41").await;
     replay.store(true, Ordering::SeqCst);
     let (s, v) = page(&app, &token, "site", site("4101")).await;
@@ -710,11 +713,8 @@ async fn a_retried_commit_returns_the_committed_result_instead_of_a_conflict() {
 }
 
 async fn a_throttled_write_answers_503_and_leaves_nothing_behind(on: On) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let fail = Arc::new(AtomicBool::new(false));
-    let flag = fail.clone();
-    let layer: local_server::TableLayer = Box::new(move |t| Arc::new(e2e::counting::FaultyTable::new(t, flag)));
-    let app = e2e::spawn_app_with(on, Some(layer)).await;
+    use std::sync::atomic::Ordering;
+    let (app, fail) = faulty_app(on, e2e::counting::Fault::Throttle).await;
     let token = start(&app, &ZHANG, "41").await;
     assert_eq!(page(&app, &token, "site", site("4101")).await.0, 200);
     fail.store(true, Ordering::SeqCst);
