@@ -81,7 +81,7 @@ impl System {
                 table: table.clone(),
                 objects: objects.clone(),
                 clock: clock.clone(),
-                photo: reference.photo.clone(),
+                photo: reference.photo().clone(),
                 wechat,
                 face,
                 id_pepper: services::secret::Secret::ready("local-secret", &stand_ins.secret),

@@ -10,6 +10,7 @@ use crate::domain::values::{CategoryCode, DistrictCode, Fen, PointCode, ProjectC
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 use time::{Date, OffsetDateTime};
 
 /// Which national exam a project belongs to: decides subjects and whether results roll.
@@ -258,19 +259,30 @@ pub struct Notice {
     pub text: String,
 }
 
-/// All reference data, validated and indexed.
+/// All reference data, indexed. Each file is parsed and indexed on first use: a cold start pays
+/// only for the files its first request reads (`GET /v1/projects` reads one of seven). Data read
+/// from `REFERENCE_DIR` is loaded and cross-checked whole at start-up; the compiled-in files are
+/// cross-checked whole by this module's tests, in the same build that embeds them.
 #[derive(Debug, Clone)]
 pub struct Reference {
-    pub projects: BTreeMap<ProjectCode, Project>,
-    pub districts: BTreeMap<DistrictCode, District>,
-    pub sites: BTreeMap<SiteCode, Site>,
-    pub kinds: BTreeMap<ExamKind, KindRules>,
-    pub categories: BTreeMap<CategoryCode, Category>,
-    pub specialties: BTreeMap<(ExamKind, SpecialtyCode), Specialty>,
+    projects: OnceLock<BTreeMap<ProjectCode, Project>>,
+    districts: OnceLock<BTreeMap<DistrictCode, District>>,
+    sites: OnceLock<BTreeMap<SiteCode, Site>>,
+    specialties: OnceLock<Specialties>,
+    /// The subjects per exam kind alone (the `kinds` of `specialties.json`): listing the
+    /// projects needs them, not the whole catalogue of specialties.
+    kinds: OnceLock<BTreeMap<ExamKind, KindRules>>,
     /// Current notice per project and kind (the highest version listed last in the file wins).
-    pub notices: BTreeMap<(ProjectCode, NoticeKind), Notice>,
-    pub photo: PhotoSpec,
-    pub materials: MaterialSpec,
+    notices: OnceLock<BTreeMap<(ProjectCode, NoticeKind), Notice>>,
+    photo: OnceLock<PhotoSpec>,
+    materials: OnceLock<MaterialSpec>,
+}
+
+/// `specialties.json`, indexed: the categories and the specialties (its `kinds` load apart).
+#[derive(Debug, Clone)]
+pub struct Specialties {
+    pub categories: BTreeMap<CategoryCode, Category>,
+    pub by_code: BTreeMap<(ExamKind, SpecialtyCode), Specialty>,
 }
 
 /// Why reference data was refused at start-up.
@@ -296,15 +308,66 @@ pub struct PhotoSpec {
     pub source: Option<String>,
 }
 
-/// What one uploaded proof may be, and how many an application may hold (R41; configurable).
+/// What one uploaded proof may be, how many an application may hold, and which proofs each
+/// online-confirmation district requires (R41; configurable).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaterialSpec {
+    /// Default size range of one file, for a proof that declares none.
     pub min_bytes: u64,
     pub max_bytes: u64,
+    /// Files per application at most: keeps one application item far under DynamoDB's 400 KB.
     pub max_count: usize,
     #[serde(default)]
     pub source: Option<String>,
+    /// The proofs each online-confirmation district requires (R41), by district code.
+    #[serde(default)]
+    pub districts: BTreeMap<DistrictCode, DistrictProofs>,
+}
+
+/// One district's declaration of the proofs it requires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistrictProofs {
+    pub proofs: Vec<Proof>,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// One kind of proof a district asks for (R41): what it is, how many files, how large.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Proof {
+    /// The `{kind}` of the upload routes: `[a-z][a-z0-9_]{0,31}`.
+    pub kind: String,
+    pub name: String,
+    /// Files of this kind "上传全部证明材料" needs; 0 = optional.
+    pub min_files: u8,
+    /// Files of this kind at most: slots `1..=max_files`.
+    pub max_files: u8,
+    /// Size range of one file of this kind; the file-wide defaults where absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// Accepted content types: only `image/jpeg`, the one format whose whole structure the
+    /// upload check walks before accepting a file.
+    pub content_types: Vec<String>,
+}
+
+impl MaterialSpec {
+    /// The proofs `district` requires; none outside online-confirmation districts.
+    pub fn proofs(&self, district: &DistrictCode) -> &[Proof] {
+        self.districts.get(district).map(|d| d.proofs.as_slice()).unwrap_or(&[])
+    }
+    pub fn proof(&self, district: &DistrictCode, kind: &str) -> Option<&Proof> {
+        self.proofs(district).iter().find(|p| p.kind == kind)
+    }
+    /// The size range one file of `proof` must be in.
+    pub fn size_range(&self, proof: &Proof) -> (u64, u64) {
+        (proof.min_bytes.unwrap_or(self.min_bytes), proof.max_bytes.unwrap_or(self.max_bytes))
+    }
 }
 
 const FILES: [(&str, &str); 7] = [
@@ -350,9 +413,7 @@ fn default_source() -> impl Fn(&str) -> Result<String, ReferenceError> {
     let dir = std::env::var_os("REFERENCE_DIR");
     move |name: &str| match &dir {
         Some(dir) => dir_source(Path::new(dir))(name),
-        None => FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).ok_or_else(|| {
-            ReferenceError::Read { file: name.to_string(), source: std::io::Error::from(std::io::ErrorKind::NotFound) }
-        }),
+        None => compiled_source(name),
     }
 }
 
@@ -385,92 +446,238 @@ impl PhotoSpec {
     }
 }
 
-impl Reference {
-    /// The compiled-in reference data, or the files in `REFERENCE_DIR` when it is set.
-    pub fn load_default() -> Result<Self, ReferenceError> {
-        Self::from_sources(default_source())
-    }
+/// Parses one compiled-in section on first use. The compiled-in files are fixed at build time
+/// and `the_shipped_reference_data_loads_and_is_complete` loads and cross-checks exactly these
+/// bytes, so a failure here means an untested build: it stops the function loudly, as a bad
+/// file at start-up would.
+fn compiled<T>(
+    name: &str,
+    index: impl FnOnce(&dyn Fn(&str) -> Result<String, ReferenceError>) -> Result<T, ReferenceError>,
+) -> T {
+    index(&compiled_source).unwrap_or_else(|e| panic!("compiled-in reference data is invalid ({name}): {e}"))
+}
 
-    pub fn load_dir(dir: &Path) -> Result<Self, ReferenceError> {
-        Self::from_sources(dir_source(dir))
-    }
+fn compiled_source(name: &str) -> Result<String, ReferenceError> {
+    FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).ok_or_else(|| ReferenceError::Read {
+        file: name.to_string(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })
+}
 
-    fn from_sources(read: impl Fn(&str) -> Result<String, ReferenceError>) -> Result<Self, ReferenceError> {
-        let projects: Vec<Project> = parse(&read, "projects.json")?;
-        let districts: Vec<District> = parse(&read, "districts.json")?;
-        let sites: Vec<Site> = parse(&read, "sites.json")?;
-        let specialties: SpecialtyFile = parse(&read, "specialties.json")?;
-        let notices: Vec<Notice> = parse(&read, "notices.json")?;
-        let photo = PhotoSpec::from_sources(&read)?;
-        let materials: MaterialSpec = parse(&read, "materials.json")?;
-        if materials.min_bytes > materials.max_bytes || materials.max_count == 0 {
-            return Err(ReferenceError::Invalid {
-                file: "materials.json",
-                entry: "limits".into(),
-                problem: "min above max or no material allowed".into(),
-            });
+type Read<'a> = &'a dyn Fn(&str) -> Result<String, ReferenceError>;
+
+fn invalid(file: &'static str, entry: &dyn std::fmt::Display, problem: &str) -> ReferenceError {
+    ReferenceError::Invalid { file, entry: entry.to_string(), problem: problem.to_string() }
+}
+
+fn load_materials(read: Read<'_>) -> Result<MaterialSpec, ReferenceError> {
+    let materials: MaterialSpec = parse(&read, "materials.json")?;
+    if materials.min_bytes > materials.max_bytes || materials.max_count == 0 {
+        return Err(invalid("materials.json", &"limits", "min above max or no material allowed"));
+    }
+    for (district, declared) in &materials.districts {
+        let mut files = 0usize;
+        for (i, p) in declared.proofs.iter().enumerate() {
+            let entry = format!("{district}/{}", p.kind);
+            let b = p.kind.as_bytes();
+            if b.is_empty()
+                || b.len() > 32
+                || !b[0].is_ascii_lowercase()
+                || !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+            {
+                return Err(invalid("materials.json", &entry, "kind must match [a-z][a-z0-9_]{0,31}"));
+            }
+            if declared.proofs[..i].iter().any(|q| q.kind == p.kind) {
+                return Err(invalid("materials.json", &entry, "duplicate proof kind"));
+            }
+            if p.max_files == 0 || p.min_files > p.max_files || p.name.trim().is_empty() {
+                return Err(invalid("materials.json", &entry, "needs a name and 0 <= min_files <= max_files >= 1"));
+            }
+            let (lo, hi) = materials.size_range(p);
+            if lo > hi {
+                return Err(invalid("materials.json", &entry, "min_bytes above max_bytes"));
+            }
+            if p.content_types.is_empty() || p.content_types.iter().any(|t| t != "image/jpeg") {
+                return Err(invalid("materials.json", &entry, "content_types: only image/jpeg can be checked"));
+            }
+            files += usize::from(p.max_files);
         }
-        let mut r = Self::build(projects, districts, sites, specialties, notices)?;
-        r.photo = photo;
-        r.materials = materials;
+        if declared.proofs.is_empty() || files > materials.max_count {
+            return Err(invalid(
+                "materials.json",
+                district,
+                "needs 1 or more proofs and at most max_count files in all",
+            ));
+        }
+    }
+    Ok(materials)
+}
+
+fn load_districts(read: Read<'_>) -> Result<BTreeMap<DistrictCode, District>, ReferenceError> {
+    let mut out = BTreeMap::new();
+    for d in parse::<Vec<District>>(&read, "districts.json")? {
+        if !d.online_payment && d.mobile_payment {
+            return Err(invalid("districts.json", &d.code, "mobile_payment needs online_payment"));
+        }
+        let code = d.code.clone();
+        if out.insert(code.clone(), d).is_some() {
+            return Err(invalid("districts.json", &code, "duplicate district"));
+        }
+    }
+    Ok(out)
+}
+
+fn load_projects(read: Read<'_>) -> Result<BTreeMap<ProjectCode, Project>, ReferenceError> {
+    let mut out = BTreeMap::new();
+    for p in parse::<Vec<Project>>(&read, "projects.json")? {
+        check_schedule(&p.schedule).map_err(|e| invalid("projects.json", &p.id, e))?;
+        if p.exam_dates.is_empty() {
+            return Err(invalid("projects.json", &p.id, "no exam_dates"));
+        }
+        for (code, o) in &p.districts {
+            if let Some(s) = &o.schedule {
+                check_schedule(s).map_err(|e| invalid("projects.json", &format!("{}/{code}", p.id), e))?;
+            }
+        }
+        let id = p.id.clone();
+        if out.insert(id.clone(), p).is_some() {
+            return Err(invalid("projects.json", &id, "duplicate project"));
+        }
+    }
+    Ok(out)
+}
+
+fn load_sites(read: Read<'_>) -> Result<BTreeMap<SiteCode, Site>, ReferenceError> {
+    let mut out = BTreeMap::new();
+    for s in parse::<Vec<Site>>(&read, "sites.json")? {
+        let code = s.code.clone();
+        if out.insert(code.clone(), s).is_some() {
+            return Err(invalid("sites.json", &code, "duplicate site"));
+        }
+    }
+    Ok(out)
+}
+
+fn load_specialties(read: Read<'_>) -> Result<Specialties, ReferenceError> {
+    let spec: SpecialtyFile = parse(&read, "specialties.json")?;
+    check_kinds(&spec.kinds)?;
+    let categories: BTreeMap<_, _> = spec.categories.into_iter().map(|c| (c.code.clone(), c)).collect();
+    let mut by_code = BTreeMap::new();
+    for s in spec.specialties {
+        if !categories.contains_key(&s.category) {
+            return Err(invalid("specialties.json", &s.code, "unknown category"));
+        }
+        if s.practice_categories.is_empty() {
+            return Err(invalid("specialties.json", &s.code, "no practice categories"));
+        }
+        match (s.kind, s.level.code_digit()) {
+            (ExamKind::Health, Some(digit)) => {
+                let c = s.code.as_str().as_bytes();
+                if c.len() != 3 || !c.iter().all(u8::is_ascii_digit) || c[0] != digit {
+                    return Err(invalid(
+                        "specialties.json",
+                        &s.code,
+                        "卫生资格 codes are 3 digits, first digit = level",
+                    ));
+                }
+            }
+            (ExamKind::Nurse, None) => {}
+            _ => return Err(invalid("specialties.json", &s.code, "level does not belong to the exam kind")),
+        }
+        let key = (s.kind, s.code.clone());
+        let code = s.code.clone();
+        if by_code.insert(key, s).is_some() {
+            return Err(invalid("specialties.json", &code, "duplicate specialty"));
+        }
+    }
+    Ok(Specialties { categories, by_code })
+}
+
+/// The `kinds` of `specialties.json` alone; the rest of the file is skipped, not built.
+fn load_kinds(read: Read<'_>) -> Result<BTreeMap<ExamKind, KindRules>, ReferenceError> {
+    #[derive(Deserialize)]
+    struct KindsOnly {
+        kinds: BTreeMap<ExamKind, KindRules>,
+    }
+    let kinds = parse::<KindsOnly>(&read, "specialties.json")?.kinds;
+    check_kinds(&kinds)?;
+    Ok(kinds)
+}
+
+fn check_kinds(kinds: &BTreeMap<ExamKind, KindRules>) -> Result<(), ReferenceError> {
+    for (kind, rules) in kinds {
+        if rules.subjects.is_empty() || rules.rolling_years == 0 {
+            return Err(invalid("specialties.json", &format!("{kind:?}"), "needs subjects and rolling_years >= 1"));
+        }
+    }
+    Ok(())
+}
+
+fn load_notices(read: Read<'_>) -> Result<BTreeMap<(ProjectCode, NoticeKind), Notice>, ReferenceError> {
+    Ok(parse::<Vec<Notice>>(&read, "notices.json")?.into_iter().map(|n| ((n.project.clone(), n.kind), n)).collect())
+}
+
+impl Reference {
+    /// The compiled-in reference data, each file parsed on first use; or, when `REFERENCE_DIR`
+    /// is set, the files there, loaded and cross-checked now.
+    pub fn load_default() -> Result<Self, ReferenceError> {
+        match std::env::var_os("REFERENCE_DIR") {
+            Some(dir) => Self::load_dir(Path::new(&dir)),
+            None => Ok(Self::compiled_lazily()),
+        }
+    }
+
+    /// The compiled-in files, each parsed and indexed on first use.
+    pub fn compiled_lazily() -> Self {
+        Reference {
+            projects: OnceLock::new(),
+            districts: OnceLock::new(),
+            sites: OnceLock::new(),
+            specialties: OnceLock::new(),
+            kinds: OnceLock::new(),
+            notices: OnceLock::new(),
+            photo: OnceLock::new(),
+            materials: OnceLock::new(),
+        }
+    }
+
+    /// Every file in `dir`, loaded and cross-checked now.
+    pub fn load_dir(dir: &Path) -> Result<Self, ReferenceError> {
+        Self::load_all(&dir_source(dir))
+    }
+
+    /// Every file from `read`, loaded now, then cross-checked: a site in an unknown district, a
+    /// notice for an unknown project, a district override for an unknown district.
+    fn load_all(read: Read<'_>) -> Result<Self, ReferenceError> {
+        let r = Reference {
+            projects: OnceLock::from(load_projects(read)?),
+            districts: OnceLock::from(load_districts(read)?),
+            sites: OnceLock::from(load_sites(read)?),
+            kinds: OnceLock::from(load_kinds(read)?),
+            specialties: OnceLock::from(load_specialties(read)?),
+            notices: OnceLock::from(load_notices(read)?),
+            photo: OnceLock::from(PhotoSpec::from_sources(&read)?),
+            materials: OnceLock::from(load_materials(read)?),
+        };
+        r.cross_check()?;
         Ok(r)
     }
 
-    fn build(
-        projects: Vec<Project>,
-        districts: Vec<District>,
-        sites: Vec<Site>,
-        spec: SpecialtyFile,
-        notices: Vec<Notice>,
-    ) -> Result<Self, ReferenceError> {
-        let invalid = |file: &'static str, entry: &dyn std::fmt::Display, problem: &str| ReferenceError::Invalid {
-            file,
-            entry: entry.to_string(),
-            problem: problem.to_string(),
-        };
-        let mut r = Reference {
-            projects: BTreeMap::new(),
-            districts: BTreeMap::new(),
-            sites: BTreeMap::new(),
-            kinds: spec.kinds,
-            categories: BTreeMap::new(),
-            specialties: BTreeMap::new(),
-            notices: BTreeMap::new(),
-            photo: PhotoSpec { min_bytes: 0, max_bytes: 0, min_width: 0, min_height: 0, source: None },
-            materials: MaterialSpec { min_bytes: 0, max_bytes: 0, max_count: 0, source: None },
-        };
-        for d in districts {
-            if !d.online_payment && d.mobile_payment {
-                return Err(invalid("districts.json", &d.code, "mobile_payment needs online_payment"));
-            }
-            let code = d.code.clone();
-            if r.districts.insert(code.clone(), d).is_some() {
-                return Err(invalid("districts.json", &code, "duplicate district"));
-            }
-        }
-        for p in projects {
-            check_schedule(&p.schedule).map_err(|e| invalid("projects.json", &p.id, e))?;
-            if p.exam_dates.is_empty() {
-                return Err(invalid("projects.json", &p.id, "no exam_dates"));
-            }
-            if !r.kinds.contains_key(&p.kind) {
+    /// The checks that span files. Run at load for `REFERENCE_DIR`, and by the tests for the
+    /// compiled-in files.
+    pub fn cross_check(&self) -> Result<(), ReferenceError> {
+        for p in self.projects().values() {
+            if !self.kinds().contains_key(&p.kind) {
                 return Err(invalid("projects.json", &p.id, "kind has no subjects in specialties.json"));
             }
-            for (code, o) in &p.districts {
-                if !r.districts.contains_key(code) {
+            for code in p.districts.keys() {
+                if !self.districts().contains_key(code) {
                     return Err(invalid("projects.json", &format!("{}/{code}", p.id), "unknown district"));
                 }
-                if let Some(s) = &o.schedule {
-                    check_schedule(s).map_err(|e| invalid("projects.json", &format!("{}/{code}", p.id), e))?;
-                }
-            }
-            let id = p.id.clone();
-            if r.projects.insert(id.clone(), p).is_some() {
-                return Err(invalid("projects.json", &id, "duplicate project"));
             }
         }
-        for s in sites {
-            let Some(d) = r.districts.get(&s.district) else {
+        for s in self.sites().values() {
+            let Some(d) = self.districts().get(&s.district) else {
                 return Err(invalid("sites.json", &s.code, "unknown district"));
             };
             if d.online_confirmation && s.points.is_empty() {
@@ -487,74 +694,75 @@ impl Reference {
                     "registration points only exist in online-confirmation districts",
                 ));
             }
-            let code = s.code.clone();
-            if r.sites.insert(code.clone(), s).is_some() {
-                return Err(invalid("sites.json", &code, "duplicate site"));
-            }
         }
-        for d in r.districts.values() {
-            if !r.sites.values().any(|s| s.district == d.code) {
+        for d in self.districts().values() {
+            // R41: an online-confirmation district says which proofs it requires; no other does.
+            if d.online_confirmation != self.materials().districts.contains_key(&d.code) {
+                return Err(invalid(
+                    "materials.json",
+                    &d.code,
+                    "proofs are declared for, and only for, online-confirmation districts",
+                ));
+            }
+            if !self.sites().values().any(|s| s.district == d.code) {
                 return Err(invalid("sites.json", &d.code, "district has no site"));
             }
         }
-        for (kind, rules) in &r.kinds {
-            if rules.subjects.is_empty() || rules.rolling_years == 0 {
-                return Err(invalid("specialties.json", &format!("{kind:?}"), "needs subjects and rolling_years >= 1"));
+        for (project, _) in self.notices().keys() {
+            if !self.projects().contains_key(project) {
+                return Err(invalid("notices.json", project, "unknown project"));
             }
         }
-        for c in spec.categories {
-            r.categories.insert(c.code.clone(), c);
-        }
-        for s in spec.specialties {
-            if !r.categories.contains_key(&s.category) {
-                return Err(invalid("specialties.json", &s.code, "unknown category"));
-            }
-            if s.practice_categories.is_empty() {
-                return Err(invalid("specialties.json", &s.code, "no practice categories"));
-            }
-            match (s.kind, s.level.code_digit()) {
-                (ExamKind::Health, Some(digit)) => {
-                    let c = s.code.as_str().as_bytes();
-                    if c.len() != 3 || !c.iter().all(u8::is_ascii_digit) || c[0] != digit {
-                        return Err(invalid(
-                            "specialties.json",
-                            &s.code,
-                            "卫生资格 codes are 3 digits, first digit = level",
-                        ));
-                    }
-                }
-                (ExamKind::Nurse, None) => {}
-                _ => return Err(invalid("specialties.json", &s.code, "level does not belong to the exam kind")),
-            }
-            let key = (s.kind, s.code.clone());
-            if r.specialties.insert(key, s.clone()).is_some() {
-                return Err(invalid("specialties.json", &s.code, "duplicate specialty"));
-            }
-        }
-        for n in notices {
-            if !r.projects.contains_key(&n.project) {
-                return Err(invalid("notices.json", &n.project, "unknown project"));
-            }
-            r.notices.insert((n.project.clone(), n.kind), n);
-        }
-        for p in r.projects.values() {
+        for p in self.projects().values() {
             for kind in [NoticeKind::Important, NoticeKind::Integrity] {
-                if !r.notices.contains_key(&(p.id.clone(), kind)) {
+                if !self.notices().contains_key(&(p.id.clone(), kind)) {
                     return Err(invalid("notices.json", &p.id, "missing 重要声明 or 诚信承诺书 (R5)"));
                 }
             }
-            if !r.specialties.keys().any(|(k, _)| *k == p.kind) {
+            if !self.specialties().keys().any(|(k, _)| *k == p.kind) {
                 return Err(invalid("specialties.json", &p.id, "project's exam kind has no specialty"));
             }
         }
-        Ok(r)
+        Ok(())
+    }
+
+    pub fn projects(&self) -> &BTreeMap<ProjectCode, Project> {
+        self.projects.get_or_init(|| compiled("projects.json", load_projects))
+    }
+    pub fn districts(&self) -> &BTreeMap<DistrictCode, District> {
+        self.districts.get_or_init(|| compiled("districts.json", load_districts))
+    }
+    pub fn sites(&self) -> &BTreeMap<SiteCode, Site> {
+        self.sites.get_or_init(|| compiled("sites.json", load_sites))
+    }
+    fn specialty_file(&self) -> &Specialties {
+        self.specialties.get_or_init(|| compiled("specialties.json", load_specialties))
+    }
+    pub fn kinds(&self) -> &BTreeMap<ExamKind, KindRules> {
+        self.kinds.get_or_init(|| compiled("specialties.json", load_kinds))
+    }
+    pub fn categories(&self) -> &BTreeMap<CategoryCode, Category> {
+        &self.specialty_file().categories
+    }
+    pub fn specialties(&self) -> &BTreeMap<(ExamKind, SpecialtyCode), Specialty> {
+        &self.specialty_file().by_code
+    }
+    /// Current notice per project and kind (the highest version listed last in the file wins).
+    pub fn notices(&self) -> &BTreeMap<(ProjectCode, NoticeKind), Notice> {
+        self.notices.get_or_init(|| compiled("notices.json", load_notices))
+    }
+    pub fn photo(&self) -> &PhotoSpec {
+        self.photo.get_or_init(|| compiled("photo.json", |read| PhotoSpec::from_sources(&read)))
+    }
+    pub fn materials(&self) -> &MaterialSpec {
+        self.materials.get_or_init(|| compiled("materials.json", load_materials))
     }
 
     pub fn subjects(&self, kind: ExamKind) -> &[Subject] {
-        self.kinds.get(&kind).map(|k| k.subjects.as_slice()).unwrap_or(&[])
+        self.kinds().get(&kind).map(|k| k.subjects.as_slice()).unwrap_or(&[])
     }
     pub fn rolls(&self, kind: ExamKind) -> bool {
-        self.kinds.get(&kind).is_some_and(|k| k.rolling_years > 1)
+        self.kinds().get(&kind).is_some_and(|k| k.rolling_years > 1)
     }
 }
 
@@ -567,6 +775,10 @@ fn check_schedule(s: &Schedule) -> Result<(), &'static str> {
     if s.reupload_deadline < s.registration_closes || s.payment_opens > s.payment_deadline {
         return Err("reupload deadline before registration closes, or payment opens after its deadline");
     }
+    // R42: a resubmission after 确认不通过 must still be confirmable.
+    if s.reupload_deadline > s.confirmation_deadline {
+        return Err("reupload deadline after the confirmation deadline");
+    }
     Ok(())
 }
 
@@ -576,22 +788,28 @@ mod tests {
 
     #[test]
     fn the_shipped_reference_data_loads_and_is_complete() {
-        let r = Reference::load_default().unwrap();
-        assert_eq!(r.districts.len(), 32, "31 provinces + 新疆兵团");
-        let online: Vec<_> = r.districts.values().filter(|d| d.online_confirmation).map(|d| d.name.as_str()).collect();
+        // The compiled-in files, loaded whole and cross-checked: what the lazy sections of a
+        // function parse one by one on first use.
+        let r = Reference::load_all(&compiled_source).unwrap();
+        let lazy = Reference::load_default().unwrap();
+        assert_eq!(lazy.sites().len(), r.sites().len());
+        assert_eq!(lazy.specialties().len(), r.specialties().len());
+        assert_eq!(r.districts().len(), 32, "31 provinces + 新疆兵团");
+        let online: Vec<_> =
+            r.districts().values().filter(|d| d.online_confirmation).map(|d| d.name.as_str()).collect();
         assert_eq!(online.len(), 3, "R40: 天津, 上海, 新疆兵团 — got {online:?}");
-        assert_eq!(r.districts.values().filter(|d| d.historical_auto_confirm).count(), 12, "R33 list");
-        assert!(r.projects.len() >= 2);
+        assert_eq!(r.districts().values().filter(|d| d.historical_auto_confirm).count(), 12, "R33 list");
+        assert!(r.projects().len() >= 2);
         assert_eq!(r.subjects(ExamKind::Health).len(), 4, "R14");
         assert_eq!(r.subjects(ExamKind::Nurse).len(), 2, "R14");
         assert!(r.rolls(ExamKind::Health) && !r.rolls(ExamKind::Nurse));
-        let nursing = r.specialties.get(&(ExamKind::Health, SpecialtyCode::parse("368", "c").unwrap())).unwrap();
+        let nursing = r.specialties().get(&(ExamKind::Health, SpecialtyCode::parse("368", "c").unwrap())).unwrap();
         assert_eq!(nursing.level, Level::Intermediate);
         // `login` reads the photo rules alone: the same rules (R13's 2026 minimums).
         let photo = PhotoSpec::load_default().unwrap();
         assert_eq!(
             (photo.min_bytes, photo.max_bytes, photo.min_width),
-            (r.photo.min_bytes, r.photo.max_bytes, r.photo.min_width)
+            (r.photo().min_bytes, r.photo().max_bytes, r.photo().min_width)
         );
         assert!(photo.min_width > 0 && photo.min_bytes < photo.max_bytes);
     }
@@ -601,7 +819,7 @@ mod tests {
         let r = Reference::load_default().unwrap();
         let verified = ["203", "216", "301", "304", "317", "332", "334", "352", "353", "368", "390", "392", "393"];
         for c in verified {
-            let s = r.specialties.get(&(ExamKind::Health, SpecialtyCode::parse(c, "c").unwrap()));
+            let s = r.specialties().get(&(ExamKind::Health, SpecialtyCode::parse(c, "c").unwrap()));
             let s = s.unwrap_or_else(|| panic!("{c} missing"));
             assert!(!s.demo, "{c} is verified");
             // 301–365 and 392 are physician specialties: a physician's practice category (R8).
@@ -617,7 +835,7 @@ mod tests {
             };
             assert_eq!(physician, s.practice_categories.iter().all(doctor), "{c}");
         }
-        for ((kind, code), s) in &r.specialties {
+        for ((kind, code), s) in r.specialties() {
             if *kind == ExamKind::Health && !verified.contains(&code.as_str()) {
                 assert!(s.demo, "{code} is not in FACTS.md: it must stay marked demo");
             }
@@ -650,6 +868,42 @@ mod tests {
         std::fs::write(dir.join("specialties.json"), s.replacen("\"code\": \"368\"", "\"code\": \"268\"", 1)).unwrap();
         let e = Reference::load_dir(&dir).unwrap_err().to_string();
         assert!(e.contains("268") && e.contains("first digit"), "{e}");
+    }
+
+    #[test]
+    fn r41_proof_declarations_are_checked_at_load_naming_the_district() {
+        let broken = |from: &str, to: &str| {
+            let dir = tempdir_with_defaults();
+            let m = std::fs::read_to_string(dir.join("materials.json")).unwrap();
+            let changed = m.replacen(from, to, 1);
+            assert_ne!(m, changed, "{from}");
+            std::fs::write(dir.join("materials.json"), changed).unwrap();
+            Reference::load_dir(&dir).unwrap_err().to_string()
+        };
+        // A site-confirmation district (河南) declares none; an online one must.
+        let e = broken("\"66\": {", "\"41\": {");
+        assert!(e.contains("materials.json") && (e.contains(": 41:") || e.contains(": 66:")), "{e}");
+        let e = broken("\"content_types\": [\"image/jpeg\"]", "\"content_types\": [\"application/pdf\"]");
+        assert!(e.contains("12/id_card") && e.contains("only image/jpeg"), "{e}");
+        let e = broken("\"min_files\": 2, \"max_files\": 2", "\"min_files\": 3, \"max_files\": 2");
+        assert!(e.contains("12/id_card"), "{e}");
+        let e = broken("\"max_count\": 20", "\"max_count\": 4");
+        assert!(e.contains("materials.json: 12") && e.contains("max_count"), "{e}");
+    }
+
+    #[test]
+    fn r42_a_reupload_deadline_after_the_confirmation_deadline_is_refused() {
+        let dir = tempdir_with_defaults();
+        let p = std::fs::read_to_string(dir.join("projects.json")).unwrap();
+        let changed = p.replacen(
+            "\"reupload_deadline\": \"2024-12-18T17:00:00+08:00\"",
+            "\"reupload_deadline\": \"2024-12-21T17:00:00+08:00\"",
+            1,
+        );
+        assert_ne!(p, changed);
+        std::fs::write(dir.join("projects.json"), changed).unwrap();
+        let e = Reference::load_dir(&dir).unwrap_err().to_string();
+        assert!(e.contains("projects.json") && e.contains("reupload deadline after the confirmation deadline"), "{e}");
     }
 
     fn tempdir_with_defaults() -> std::path::PathBuf {

@@ -243,9 +243,23 @@ async fn r32_r35_r33_r37_a_historical_candidate_rolls_subjects_and_is_auto_confi
     assert_eq!(v["historical"]["last_year"], 2024);
     assert_eq!(v["historical"]["required_subjects"], json!(["3", "4"]), "R35: not passed last year");
     assert_eq!(v["historical"]["specialty"], "368", "R32: last year's registration shown for checking");
-    let (s, _) = page(&app, &token, "site", site("4101")).await;
-    assert_eq!(s, 200);
-    page(&app, &token, "basic", basic()).await;
+    // R32: last year's pages are on the pages themselves, each marked for checking.
+    let all = json!(["site", "basic", "contact", "exam", "education", "work"]);
+    assert_eq!(v["carried_over"], all, "{v}");
+    assert_eq!(v["next_page"], "site", "R6: nothing is confirmed yet");
+    let pages = &v["pages"];
+    assert_eq!((pages["site"]["site"].as_str(), pages["basic"]["ethnicity"].as_str()), (Some("4101"), Some("汉族")));
+    assert_eq!(pages["exam"]["subjects"], json!(["3", "4"]), "R35 pre-selects the subjects not passed");
+    assert_eq!(pages["education"]["degree_record_id"], "d1", "R11: the account's own record");
+    assert_eq!(pages["contact"]["phone_masked"], "139****5678", "the carried-over phone is masked too");
+    assert!(pages["contact"]["phone"].is_null());
+    // Confirming a page, unchanged, takes it off the list; R6 keeps the order.
+    let (s, v) = page(&app, &token, "work", work("郑州市第一人民医院")).await;
+    assert_eq!((s, code_of(&v)), (409, "PAGE_OUT_OF_ORDER"));
+    let (s, v) = page(&app, &token, "site", pages["site"].clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["carried_over"], json!(["basic", "contact", "exam", "education", "work"]));
+    page(&app, &token, "basic", pages["basic"].clone()).await;
     page(&app, &token, "contact", contact()).await;
     let (s, v) = page(&app, &token, "exam", exam(&["3"])).await;
     assert_eq!((s, code_of(&v)), (422, "SUBJECTS_REQUIRED"));
@@ -338,7 +352,7 @@ async fn r13_a_replacement_photo_is_checked_after_upload(app: TestApp) {
         let policy =
             base64::engine::general_purpose::STANDARD.decode(ticket["fields"]["policy"].as_str().unwrap()).unwrap();
         let policy: Value = serde_json::from_slice(&policy).unwrap();
-        let spec = &app.running.deps.reference.photo;
+        let spec = &app.running.deps.reference.photo();
         let conditions = policy["conditions"].as_array().unwrap();
         assert!(conditions.contains(&json!(["content-length-range", spec.min_bytes, spec.max_bytes])), "{policy}");
         assert!(conditions.contains(&json!({"Content-Type": "image/jpeg"})), "{policy}");
@@ -378,9 +392,32 @@ async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submit
     assert!(form["point_name"].is_string(), "{form}");
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
     assert_eq!((s, code_of(&v)), (422, "MATERIALS_INCOMPLETE"));
-    let key = app.upload_photo(&token, &format!("{P}/materials/diploma/upload-url"), 800, 600, 20_000).await;
-    let (s, v) = app.call("PUT", &format!("{P}/materials/diploma"), Some(&token), Some(json!({"key": key}))).await;
-    assert_eq!(s, 200, "{v}");
+    // R41: the district declares its proofs; the view lists them with what is uploaded.
+    let (_, v) = app.call("GET", P, Some(&token), None).await;
+    let proofs: Vec<(String, u64)> = v["proofs"]
+        .as_array()
+        .expect("proofs")
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap().to_string(), p["min_files"].as_u64().unwrap()))
+        .collect();
+    assert!(proofs.iter().any(|(k, n)| k == "id_card" && *n == 2), "{v}");
+    // A kind the district does not ask for gets no ticket.
+    let (s, e) = app.call("POST", &format!("{P}/materials/marriage_cert/upload-url"), Some(&token), None).await;
+    assert_eq!((s, code_of(&e), e["field"].as_str()), (422, "UNKNOWN_MATERIAL_KIND", Some("kind")));
+    for (kind, n) in &proofs {
+        for slot in 1..=*n {
+            let key = app.upload_photo(&token, &format!("{P}/materials/{kind}/upload-url"), 800, 600, 20_000).await;
+            let body = json!({"key": key, "slot": slot});
+            let (s, v) = app.call("PUT", &format!("{P}/materials/{kind}"), Some(&token), Some(body)).await;
+            assert_eq!(s, 200, "{v}");
+            if kind == "id_card" && slot == 1 {
+                // Upload all names what is still missing.
+                let (s, e) = app.call("POST", &format!("{P}/materials/complete"), Some(&token), None).await;
+                assert_eq!((s, code_of(&e)), (422, "MATERIALS_MISSING"), "{e}");
+                assert!(e["message"].as_str().unwrap().contains("身份证"), "{e}");
+            }
+        }
+    }
     let (s, v) = app.call("POST", &format!("{P}/materials/complete"), Some(&token), None).await;
     assert_eq!(
         (s, v["progress"][1]["node"].as_str(), v["progress"][1]["state"].as_str()),
@@ -425,7 +462,7 @@ async fn a_stale_write_loses_to_the_write_that_came_first(app: TestApp) {
     // …so a writer still holding the old version must fail, and change nothing.
     let actor = shared::domain::application::Actor::System;
     let r = &app.running.deps.reference;
-    let ctx = (&r.projects[&read.value.project], &r.districts[&read.value.district]);
+    let ctx = (&r.projects()[&read.value.project], &r.districts()[&read.value.district]);
     let writes = application_writes(&read.value, Some(read.ver), &[], &actor, e2e::NOW, ctx).unwrap();
     let r = table.transact(writes).await;
     assert!(matches!(r, Err(store::StoreError::Conflict { at: 0, .. })), "{r:?}");
@@ -591,11 +628,11 @@ async fn an_accepted_upload_cannot_be_swapped_afterwards(app: TestApp) {
     assert_eq!((photo.width, photo.height, photo.bytes), (413, 626, 60_000));
     let bytes = app.running.deps.objects.read_prefix(&photo.key, 1 << 22).await.unwrap();
     assert_eq!(bytes, checked, "the record's object is the checked bytes, not the later upload");
-    // Once submitted, no upload can be used: no ticket either.
+    // Once submitted, no upload can be used: no ticket either, and the answer says why.
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = app.call("POST", &format!("{P}/photo/upload-url"), Some(&token), None).await;
-    assert_eq!((s, code_of(&v)), (409, "UPLOAD_NOT_USABLE"));
+    assert_eq!((s, code_of(&v)), (409, "WITHDRAW_FIRST"));
 }
 
 /// R13 against files a real encoder wrote (Pillow, `tests/fixtures/make_photos.py`): a phone

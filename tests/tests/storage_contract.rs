@@ -31,7 +31,7 @@ async fn objects_round_trip(on: On) {
     let (status, _) = app.raw("GET", &url, &[], vec![]).await;
     assert_eq!(status, 200, "{on:?}: {url}");
     // After upload, the photo check reads what was really stored.
-    let spec = &app.running.deps.reference.photo;
+    let spec = &app.running.deps.reference.photo();
     let small_key = format!("uploads/{cid}/small.jpg");
     let t = serde_json::to_value(objects.upload_url(&small_key, &policy, e2e::NOW).await.unwrap()).unwrap();
     local_server::upload::upload(&t, "image/jpeg", shared::photo::synthetic_jpeg(100, 100, 50_000)).await.unwrap();

@@ -396,7 +396,7 @@ pub const ROUTES: &[Route] = &[
         "/v1/applications/{project}/materials/{kind}",
         "登记已上传的证明材料 (R41)",
         auth = true,
-        Some("UploadedObject"),
+        Some("UploadedMaterial"),
         Some("ApplicationView"),
         200,
         "add-material.json"
@@ -528,6 +528,8 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<AccountView>(&mut s);
     add::<DegreeInput>(&mut s);
     add::<UploadedObject>(&mut s);
+    add::<UploadedMaterial>(&mut s);
+    add::<ProofView>(&mut s);
     add::<services::ports::UploadTicket>(&mut s);
     add::<ProjectView>(&mut s);
     add::<DistrictView>(&mut s);

@@ -16,7 +16,7 @@ use shared::domain::values::{
     CategoryCode, Fen, Phone, PointCode, Sensitive, SiteCode, SpecialtyCode, YearMonth, parse_date, parse_text, ymd,
 };
 use shared::error::Refusal;
-use shared::reference::{District, Level, PracticeCategory, Project, Reference, Schedule};
+use shared::reference::{District, Level, MaterialSpec, PracticeCategory, Project, Reference, Schedule};
 use utoipa::ToSchema;
 
 fn opt_text(v: Option<String>, max: usize, field: &str) -> Result<Option<String>, Refusal> {
@@ -146,6 +146,22 @@ pub struct WechatCode {
 pub struct UploadedObject {
     /// The `key` of the upload ticket the photo was uploaded with.
     pub key: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedMaterial {
+    /// The `key` of the upload ticket the file was uploaded with.
+    pub key: String,
+    /// Which file of this kind (R41: the district declares how many); uploading to a slot again
+    /// replaces its file. 1 when absent.
+    #[serde(default = "first_slot")]
+    #[schema(minimum = 1, maximum = 9)]
+    pub slot: u8,
+}
+
+fn first_slot() -> u8 {
+    1
 }
 
 /// The candidate's own account, masked where the screen doesn't need the value.
@@ -424,6 +440,20 @@ pub struct HistoricalView {
     pub work_unit: String,
 }
 
+/// One proof the district requires, and what of it is uploaded (R41).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProofView {
+    pub kind: String,
+    pub name: String,
+    /// Files "上传全部证明材料" needs; 0 = optional.
+    pub min_files: u8,
+    pub max_files: u8,
+    pub min_bytes: u64,
+    pub max_bytes: u64,
+    /// The slots (1..=max_files) that hold a file.
+    pub uploaded: Vec<u8>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PhotoView {
     pub source: PhotoSource,
@@ -443,8 +473,17 @@ pub struct ApplicationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page: Option<PageKind>,
     pub agreement: Option<Agreement>,
+    /// The pages as saved; for a historical candidate, a page not saved yet shows last year's
+    /// content instead (R32), and is named in `carried_over`.
     pub pages: PagesView,
+    /// Pages showing last year's content that the candidate has not confirmed yet (R32): the
+    /// mini-program marks them 请核对; saving the page, changed or not, confirms it (in order,
+    /// R6). The carried-over phone is masked like every other: send the number again to keep it.
+    pub carried_over: Vec<PageKind>,
     pub photo: Option<PhotoView>,
+    /// The proofs this district requires (R41, online-confirmation districts; empty elsewhere),
+    /// each with the slots that hold a file.
+    pub proofs: Vec<ProofView>,
     pub materials_complete: bool,
     /// Present while submitted: the code on the current form (R15, R18).
     pub verification_code: Option<String>,
@@ -505,7 +544,23 @@ impl PagesView {
 }
 
 impl ApplicationView {
-    pub fn of(app: &Application, project: &Project, district: &District, warnings: Vec<Warning>) -> Self {
+    /// `carried` is what [`Application::carried_over`] gives for the candidate (R32).
+    pub fn of(
+        app: &Application,
+        carried: Pages,
+        (project, district, materials): (&Project, &District, &MaterialSpec),
+        warnings: Vec<Warning>,
+    ) -> Self {
+        let carried_over: Vec<PageKind> = PageKind::ALL.into_iter().filter(|k| carried.has(*k)).collect();
+        let saved = app.pages.clone();
+        let shown = Pages {
+            site: saved.site.or(carried.site),
+            basic: saved.basic.or(carried.basic),
+            contact: saved.contact.or(carried.contact),
+            exam: saved.exam.or(carried.exam),
+            education: saved.education.or(carried.education),
+            work: saved.work.or(carried.work),
+        };
         ApplicationView {
             project: app.project.to_string(),
             project_name: project.name.clone(),
@@ -518,8 +573,28 @@ impl ApplicationView {
                 .then(|| PageKind::ALL.into_iter().find(|k| !app.pages.has(*k)))
                 .flatten(),
             agreement: app.agreement.clone(),
-            pages: PagesView::of(&app.pages),
+            pages: PagesView::of(&shown),
+            carried_over,
             photo: app.photo.as_ref().map(|p: &ApplicationPhoto| PhotoView { source: p.source }),
+            proofs: materials
+                .proofs(&app.district)
+                .iter()
+                .map(|p| {
+                    let (min_bytes, max_bytes) = materials.size_range(p);
+                    let mut uploaded: Vec<u8> =
+                        app.materials.iter().filter(|m| m.kind == p.kind).map(|m| m.slot).collect();
+                    uploaded.sort_unstable();
+                    ProofView {
+                        kind: p.kind.clone(),
+                        name: p.name.clone(),
+                        min_files: p.min_files,
+                        max_files: p.max_files,
+                        min_bytes,
+                        max_bytes,
+                        uploaded,
+                    }
+                })
+                .collect(),
             materials_complete: app.materials_complete,
             verification_code: app.verification_code.clone(),
             auto_confirmed: app.auto_confirmed,
@@ -577,7 +652,7 @@ impl RegistrationForm {
     /// filled — the guide has the candidate view and download it before uploading (R41).
     pub fn of(app: &Application, c: &Candidate, r: &Reference) -> Result<Self, Refusal> {
         let not_submitted = || Refusal::conflict("NOT_SUBMITTED", "报名信息提交后方可查看报名表");
-        let online = r.districts.get(&app.district).is_some_and(|d| d.online_confirmation);
+        let online = r.districts().get(&app.district).is_some_and(|d| d.online_confirmation);
         let (code, at) = match (&app.verification_code, app.submitted_at) {
             (Some(code), Some(at)) => (Some(code.clone()), Some(at)),
             _ if online && PageKind::ALL.iter().all(|k| app.pages.has(*k)) => (None, None),
@@ -586,9 +661,9 @@ impl RegistrationForm {
         let (Some(site), Some(exam)) = (&app.pages.site, &app.pages.exam) else {
             return Err(not_submitted());
         };
-        let project = r.projects.get(&app.project).ok_or_else(Refusal::internal)?;
-        let s = r.sites.get(&site.site).ok_or_else(Refusal::internal)?;
-        let spec = r.specialties.get(&(project.kind, exam.specialty.clone())).ok_or_else(Refusal::internal)?;
+        let project = r.projects().get(&app.project).ok_or_else(Refusal::internal)?;
+        let s = r.sites().get(&site.site).ok_or_else(Refusal::internal)?;
+        let spec = r.specialties().get(&(project.kind, exam.specialty.clone())).ok_or_else(Refusal::internal)?;
         let subject_names = r
             .subjects(project.kind)
             .iter()
@@ -597,7 +672,7 @@ impl RegistrationForm {
             .collect();
         Ok(RegistrationForm {
             project_name: project.name.clone(),
-            district_name: r.districts.get(&app.district).map(|d| d.name.clone()).unwrap_or_default(),
+            district_name: r.districts().get(&app.district).map(|d| d.name.clone()).unwrap_or_default(),
             site_name: s.name.clone(),
             point_name: site
                 .point

@@ -9,12 +9,12 @@ use crate::principal::{Principal, authorise, reaches};
 use crate::session::{check_session, unauthorized};
 use shared::domain::account::Candidate;
 use shared::domain::application::{
-    Application, ApplicationPhoto, Command, Ctx, Material, PageInput, PhotoSource, Warning, decide_on,
+    Application, ApplicationPhoto, Command, Ctx, Material, PageInput, Pages, PhotoSource, UploadFor, Warning, decide_on,
 };
 use shared::domain::history::LastYear;
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
-use shared::reference::{District, MaterialSpec, Project, Reference};
+use shared::reference::{District, Project, Reference};
 use std::sync::Arc;
 use store::layout::application_writes;
 use store::{Key, StoreError, Table, Versioned, decode, keys};
@@ -60,6 +60,7 @@ pub enum Intent {
     },
     AddMaterial {
         kind: String,
+        slot: u8,
         key: String,
     },
 }
@@ -80,6 +81,8 @@ impl Loaded {
 /// The result of a command: the application as written, and warnings that don't block (R7).
 pub struct Outcome {
     pub app: Application,
+    /// Last year's pages the candidate has not confirmed yet (R32).
+    pub carried_over: Pages,
     pub warnings: Vec<Warning>,
 }
 
@@ -101,21 +104,16 @@ pub fn material_kind(raw: &str) -> Result<String, Refusal> {
     Ok(raw.to_string())
 }
 
-/// Proofs are JPEG scans; the reference data bounds what one upload may be (R41).
-fn material_policy(spec: &MaterialSpec) -> UploadPolicy {
-    UploadPolicy {
-        content_type: "image/jpeg",
-        min_bytes: spec.min_bytes,
-        max_bytes: spec.max_bytes,
-        expires_in_secs: 600,
-    }
+/// Proofs are JPEG scans; the district's declaration bounds what one upload may be (R41).
+fn material_policy((min_bytes, max_bytes): (u64, u64)) -> UploadPolicy {
+    UploadPolicy { content_type: "image/jpeg", min_bytes, max_bytes, expires_in_secs: 600 }
 }
 
 impl Applications {
     /// The exam project named in a path (404 when unknown).
     pub fn project(&self, code: &ProjectCode) -> Result<&Project, Refusal> {
         self.reference
-            .projects
+            .projects()
             .get(code)
             .ok_or_else(|| Refusal::not_found("UNKNOWN_PROJECT", "考试项目不存在").field("project"))
     }
@@ -124,8 +122,8 @@ impl Applications {
     /// at start; an application naming an unknown one means the data changed under live
     /// applications: an operator problem, not the client's.
     pub fn context(&self, app: &Application) -> Result<(&Project, &District), Refusal> {
-        let project = self.reference.projects.get(&app.project).ok_or_else(Refusal::internal)?;
-        let district = self.reference.districts.get(&app.district).ok_or_else(Refusal::internal)?;
+        let project = self.reference.projects().get(&app.project).ok_or_else(Refusal::internal)?;
+        let district = self.reference.districts().get(&app.district).ok_or_else(Refusal::internal)?;
         Ok((project, district))
     }
 
@@ -170,7 +168,7 @@ impl Applications {
     /// decide, write conditioned on the version read (or on absence, for a new application).
     pub async fn execute(&self, principal: &Principal, target: &Target, intent: Intent) -> Result<Outcome, Refusal> {
         let creating = matches!(intent, Intent::Create { .. });
-        if creating && !self.reference.projects.contains_key(&target.project) {
+        if creating && !self.reference.projects().contains_key(&target.project) {
             // Named in the body, not the path: a rule of the form, not a missing resource.
             return Err(Refusal::rule("UNKNOWN_PROJECT", "考试项目不存在").field("project"));
         }
@@ -190,7 +188,7 @@ impl Applications {
             (_, Some(app)) => app.district.clone(),
             (_, None) => return Err(Refusal::not_found("NO_APPLICATION", "尚未报名该考试项目")),
         };
-        let district = match self.reference.districts.get(&district_code) {
+        let district = match self.reference.districts().get(&district_code) {
             Some(d) => d,
             None if creating => return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district")),
             None => return Err(Refusal::internal()),
@@ -213,7 +211,10 @@ impl Applications {
         let prev = loaded.app.as_ref().map(|a| a.ver);
         let writes = application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
         match self.table.transact(writes).await {
-            Ok(()) => Ok(Outcome { app: new, warnings: decision.warnings }),
+            Ok(()) => {
+                let carried_over = new.carried_over(&loaded.candidate.value);
+                Ok(Outcome { app: new, carried_over, warnings: decision.warnings })
+            }
             Err(StoreError::Conflict { .. }) if creating => {
                 Err(Refusal::conflict("APPLICATION_EXISTS", "已报名该考试项目"))
             }
@@ -244,33 +245,40 @@ impl Applications {
                         return Err(Refusal::bad("MISSING_FIELD", "缺少必填项").field("key"));
                     }
                     (PhotoSource::Replacement, Some(key)) => {
-                        accept_photo(self.objects.as_ref(), &key, cid, &self.reference.photo).await?
+                        accept_photo(self.objects.as_ref(), &key, cid, self.reference.photo()).await?
                     }
                 };
                 Command::ChoosePhoto(ApplicationPhoto { source, photo })
             }
-            Intent::AddMaterial { kind, key } => {
+            Intent::AddMaterial { kind, slot, key } => {
                 let app = loaded.app()?;
+                // Whether a proof of this kind can be used now, by the rules `decide` applies,
+                // before the upload is read or pinned (`decide` checks again, and the slot).
+                let (project, district) = self.context(&app.value)?;
+                let now = self.clock.now();
+                let ctx =
+                    Ctx { now, reference: &self.reference, project, district, candidate: &loaded.candidate.value };
+                let proof = app.value.may_upload(UploadFor::Proof(&kind), &ctx)?.ok_or_else(Refusal::internal)?;
+                let materials = self.reference.materials();
                 // The signed policy bounds the size on S3; checked again here for every backend.
-                let spec = &self.reference.materials;
+                let (min_bytes, max_bytes) = materials.size_range(proof);
                 let refuse = |what: &'static str| match what {
                     "NOT_UPLOADED" => {
                         Refusal::rule("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
                     }
                     "SIZE" => Refusal::rule(
                         "MATERIAL_SIZE",
-                        format!("材料大小应在{}KB至{}MB之间", spec.min_bytes / 1024, spec.max_bytes >> 20),
+                        format!("材料大小应在{}KB至{}KB之间", min_bytes / 1024, max_bytes / 1024),
                     )
                     .field("key"),
                     _ => Refusal::rule("MATERIAL_NOT_JPEG", "材料须为完整的JPG格式图片").field("key"),
                 };
                 let project = app.value.project.clone();
-                let pinned =
-                    pin_jpeg(self.objects.as_ref(), &key, cid, (spec.min_bytes, spec.max_bytes), &refuse, &|sha| {
-                        format!("materials/{cid}/{project}/{kind}-{sha}.jpg")
-                    })
-                    .await?;
-                Command::AddMaterial(Material { kind, key: pinned.key, bytes: pinned.bytes })
+                let pinned = pin_jpeg(self.objects.as_ref(), &key, cid, (min_bytes, max_bytes), &refuse, &|sha| {
+                    format!("materials/{cid}/{project}/{kind}-{sha}.jpg")
+                })
+                .await?;
+                Command::AddMaterial(Material { kind, slot, key: pinned.key, bytes: pinned.bytes })
             }
         })
     }
@@ -285,33 +293,30 @@ impl Applications {
     ) -> Result<UploadTicket, Refusal> {
         authorise_own(principal, &target.candidate_id)?;
         let loaded = self.load(principal, target, false).await?;
-        let app = loaded.app()?;
+        let app = &loaded.app()?.value;
         let cid = &target.candidate_id;
-        // Only where the upload can be used: a photo while the form is a draft; proofs also after
-        // 确认不通过, to re-upload (R42). A ticket for nothing is a ticket for abuse.
-        let status = app.value.status;
-        let usable = match &what {
-            Upload::Photo => status == shared::domain::application::Status::Draft,
-            Upload::Material { .. } => matches!(
-                status,
-                shared::domain::application::Status::Draft | shared::domain::application::Status::ConfirmRejected
-            ),
+        // Only where the upload can be used, by the rules that will decide on it: a photo while
+        // the form may be changed; a declared proof also after 确认不通过, until the re-upload
+        // deadline (R42). A ticket for nothing is a ticket for abuse.
+        let (project, district) = self.context(app)?;
+        let now = self.clock.now();
+        let ctx = Ctx { now, reference: &self.reference, project, district, candidate: &loaded.candidate.value };
+        let proof = match &what {
+            Upload::Photo => app.may_upload(UploadFor::Photo, &ctx)?,
+            Upload::Material { kind } => app.may_upload(UploadFor::Proof(kind), &ctx)?,
         };
-        if !usable {
-            return Err(Refusal::conflict("UPLOAD_NOT_USABLE", "当前状态下不能上传文件"));
-        }
-        crate::limits::UPLOAD_TICKETS.take(self.table.as_ref(), cid, self.clock.now()).await?;
-        let (key, policy) = match what {
-            Upload::Photo => (
+        crate::limits::UPLOAD_TICKETS.take(self.table.as_ref(), cid, now).await?;
+        let (key, policy) = match (what, proof) {
+            (Upload::Material { kind }, Some(proof)) => (
+                format!("{}{}/{kind}-{}.jpg", upload_prefix(cid), app.project, shared::random::id()),
+                material_policy(self.reference.materials().size_range(proof)),
+            ),
+            _ => (
                 format!("{}photo-{}.jpg", upload_prefix(cid), shared::random::id()),
-                upload_policy(&self.reference.photo),
-            ),
-            Upload::Material { kind } => (
-                format!("{}{}/{kind}-{}.jpg", upload_prefix(cid), app.value.project, shared::random::id()),
-                material_policy(&self.reference.materials),
+                upload_policy(self.reference.photo()),
             ),
         };
-        Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)
+        Ok(self.objects.upload_url(&key, &policy, now).await?)
     }
 }
 

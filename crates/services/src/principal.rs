@@ -100,7 +100,7 @@ fn giver(cmd: &Command) -> Giver {
         | Command::ChangeDistrict { .. } => Giver::Candidate,
         // R22 at the site; R41/R42 at the registration point.
         Command::Confirm { .. } => Giver::Staff(&[Role::Site, Role::Point]),
-        Command::RejectConfirmation { .. } => Giver::Staff(&[Role::Point]),
+        Command::ApproveConfirmation | Command::RejectConfirmation { .. } => Giver::Staff(&[Role::Point]),
         Command::ApproveSite | Command::RejectSite { .. } => Giver::Staff(&[Role::Site]),
         Command::ApproveDistrict | Command::RejectDistrict { .. } => Giver::Staff(&[Role::District]),
         Command::RecordPayment { .. } => Giver::System(SystemActor::PaymentProvider),

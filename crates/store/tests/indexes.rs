@@ -10,7 +10,7 @@ use shared::domain::rules_tests::{World, code, filled, reference, submitted};
 /// Which sparse indexes an application is in, by state (the single-table design in `store`).
 fn indexes(app: &Application) -> Vec<(String, String)> {
     let r = reference();
-    store::layout::index_attrs(app, &r.projects[&app.project], &r.districts[&app.district])
+    store::layout::index_attrs(app, &r.projects()[&app.project], &r.districts()[&app.district])
         .into_iter()
         .filter(|(k, _)| k.ends_with("pk"))
         .map(|(k, v)| (k.to_string(), v.as_str().unwrap().to_string()))
@@ -41,7 +41,7 @@ fn index_membership_follows_the_state_and_leaves_with_it() {
     assert_eq!(indexes(&app)[1], ("gsi2pk".into(), format!("Q#2025-health#DISTRICT#41#{shard}")));
     w.run(&mut app, Command::ApproveDistrict);
     assert_eq!(indexes(&app)[1], ("gsi3pk".into(), format!("DUE#2025-health#41#{shard}")), "R31: due for payment");
-    let due = app.amount_due(&reference().projects[&code("2025-health")]).unwrap();
+    let due = app.amount_due(&reference().projects()[&code("2025-health")]).unwrap();
     w.run(&mut app, Command::RecordPayment { amount: due, transaction_id: "t".into() });
     assert_eq!(indexes(&app).len(), 1, "paid: only the code remains, in no queue and not due");
 }

@@ -10,11 +10,11 @@ use edge::api::{Function, Params, RouteId, resolve};
 use edge::http::{HttpResponse, body_value, candidate, json_response, no_route, parse_body, segments};
 use edge::wire::{
     AgreeRequest, ApplicationView, ChangeDistrictRequest, ChoosePhotoRequest, CreateApplication, DistrictView,
-    ProjectView, RegistrationForm, UploadedObject, parse_page,
+    ProjectView, RegistrationForm, UploadedMaterial, parse_page,
 };
 use lambda_http::Request;
 use services::applications::{Applications, Intent, Outcome, Target, Upload, material_kind};
-use shared::domain::application::{Application, Command, PageKind, Warning};
+use shared::domain::application::{Application, Command, PageKind, Pages, Warning};
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
 use shared::reference::Project;
@@ -38,13 +38,20 @@ fn own(apps: &Applications, req: &Request, p: &Params) -> Result<(services::Prin
     Ok((principal, target))
 }
 
-fn view(apps: &Applications, status: u16, app: &Application, warnings: Vec<Warning>) -> Result<HttpResponse, Refusal> {
+fn view(
+    apps: &Applications,
+    status: u16,
+    app: &Application,
+    carried: Pages,
+    warnings: Vec<Warning>,
+) -> Result<HttpResponse, Refusal> {
     let (project, district) = apps.context(app)?;
-    Ok(json_response(status, &ApplicationView::of(app, project, district, warnings)))
+    let view = ApplicationView::of(app, carried, (project, district, apps.reference.materials()), warnings);
+    Ok(json_response(status, &view))
 }
 
 fn outcome(apps: &Applications, status: u16, o: Outcome) -> Result<HttpResponse, Refusal> {
-    view(apps, status, &o.app, o.warnings)
+    view(apps, status, &o.app, o.carried_over, o.warnings)
 }
 
 async fn change(apps: &Applications, req: &Request, p: &Params, intent: Intent) -> Result<HttpResponse, Refusal> {
@@ -65,31 +72,31 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
     match route.id {
         RouteId::ListProjects => {
             let now = apps.clock.now();
-            let v: Vec<ProjectView> = r.projects.values().map(|p| ProjectView::of(p, r, now)).collect();
+            let v: Vec<ProjectView> = r.projects().values().map(|p| ProjectView::of(p, r, now)).collect();
             Ok(json_response(200, &v))
         }
         RouteId::ListDistricts => {
             let project = project(apps, &p)?;
-            let v: Vec<DistrictView> = r.districts.values().map(|d| DistrictView::of(d, project)).collect();
+            let v: Vec<DistrictView> = r.districts().values().map(|d| DistrictView::of(d, project)).collect();
             Ok(json_response(200, &v))
         }
         RouteId::ListSites => {
             project(apps, &p)?;
             let d = DistrictCode::parse(p.get("district"), "district")?;
-            if !r.districts.contains_key(&d) {
+            if !r.districts().contains_key(&d) {
                 return Err(Refusal::not_found("UNKNOWN_DISTRICT", "考区不存在").field("district"));
             }
-            let v: Vec<_> = r.sites.values().filter(|s| s.district == d).collect();
+            let v: Vec<_> = r.sites().values().filter(|s| s.district == d).collect();
             Ok(json_response(200, &v))
         }
         RouteId::ListSpecialties => {
             let project = project(apps, &p)?;
-            let v: Vec<_> = r.specialties.values().filter(|s| s.kind == project.kind).collect();
+            let v: Vec<_> = r.specialties().values().filter(|s| s.kind == project.kind).collect();
             Ok(json_response(200, &v))
         }
         RouteId::ListNotices => {
             let project = project(apps, &p)?;
-            let v: Vec<_> = r.notices.values().filter(|n| n.project == project.id).collect();
+            let v: Vec<_> = r.notices().values().filter(|n| n.project == project.id).collect();
             Ok(json_response(200, &v))
         }
         RouteId::OpenApi => Ok(json_response(200, &edge::api::openapi())),
@@ -103,7 +110,8 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
         RouteId::GetApplication => {
             let (principal, target) = own(apps, req, &p)?;
             let loaded = apps.read(&principal, &target).await?;
-            view(apps, 200, &loaded.app()?.value, vec![])
+            let app = &loaded.app()?.value;
+            view(apps, 200, app, app.carried_over(&loaded.candidate.value), vec![])
         }
         RouteId::Agree => {
             let b: AgreeRequest = parse_body(req)?;
@@ -132,8 +140,8 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
         }
         RouteId::AddMaterial => {
             let kind = material_kind(p.get("kind"))?;
-            let b: UploadedObject = parse_body(req)?;
-            change(apps, req, &p, Intent::AddMaterial { kind, key: b.key }).await
+            let b: UploadedMaterial = parse_body(req)?;
+            change(apps, req, &p, Intent::AddMaterial { kind, slot: b.slot, key: b.key }).await
         }
         RouteId::CompleteMaterials => change(apps, req, &p, Intent::Command(Command::CompleteMaterials)).await,
         RouteId::Submit => {

@@ -12,7 +12,7 @@ use super::values::{
     CategoryCode, DistrictCode, Fen, Phone, PointCode, ProjectCode, SiteCode, SpecialtyCode, YearMonth, date_fmt,
 };
 use crate::error::{Kind, Refusal};
-use crate::reference::{District, Level, NoticeKind, PracticeCategory, Project, Reference};
+use crate::reference::{District, Level, NoticeKind, PracticeCategory, Project, Proof, Reference};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use time::{Date, OffsetDateTime};
@@ -251,9 +251,17 @@ pub struct Agreement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Material {
+    /// One of the proofs the district declares (R41).
     pub kind: String,
+    /// Which file of that kind, `1..=max_files`; uploading to a slot replaces its file.
+    #[serde(default = "first_slot")]
+    pub slot: u8,
     pub key: String,
     pub bytes: u64,
+}
+
+fn first_slot() -> u8 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -394,6 +402,9 @@ pub enum Command {
     Confirm {
         code: String,
     },
+    /// R41, R42: registration-point staff pass an online confirmation from their queue (no
+    /// printed code: the candidate never came to the counter).
+    ApproveConfirmation,
     /// R42: registration-point staff return 确认不通过.
     RejectConfirmation {
         reason: String,
@@ -562,7 +573,7 @@ impl Application {
             Event::PageSaved { page } => self.pages.set(page.clone()),
             Event::PhotoChosen { photo } => self.photo = Some(photo.clone()),
             Event::MaterialAdded { material } => {
-                self.materials.retain(|m| m.kind != material.kind);
+                self.materials.retain(|m| !(m.kind == material.kind && m.slot == material.slot));
                 self.materials.push(material.clone());
                 self.materials_complete = false;
             }
@@ -632,6 +643,45 @@ impl Application {
         }
     }
 
+    /// R32: last year's pages, carried over for a historical candidate to check and confirm page
+    /// by page (R6 still orders the saving). Only pages not saved yet, and only what still
+    /// applies: the site in the same district alone (R39: a candidate who moved province picks a
+    /// site there); the subjects as R35 pre-selects them; the education page only when the
+    /// account holds the same degree record (R11: a page references the account's records); a
+    /// page the record lacks a required field for is left empty rather than half-invented.
+    pub fn carried_over(&self, candidate: &Candidate) -> Pages {
+        let Some(h) = &self.historical else { return Pages::default() };
+        let last = &h.last;
+        let unsaved = |kind: PageKind| !self.pages.has(kind);
+        Pages {
+            site: (unsaved(PageKind::Site) && last.district == self.district)
+                .then(|| SitePage { site: last.site.clone(), point: last.point.clone() }),
+            basic: last.basic.clone().filter(|_| unsaved(PageKind::Basic)),
+            contact: last.contact.clone().filter(|_| unsaved(PageKind::Contact)),
+            exam: unsaved(PageKind::Exam).then(|| ExamPage {
+                category: last.category.clone(),
+                level: last.level,
+                specialty: last.specialty.clone(),
+                practice_category: last.practice_category,
+                first_registration: last.first_registration,
+                has_residency_certificate: last.residency_certificate_issued.is_some(),
+                residency_certificate_issued: last.residency_certificate_issued,
+                subjects: h.required_subjects.clone(),
+            }),
+            education: last
+                .education
+                .as_ref()
+                .filter(|_| unsaved(PageKind::Education))
+                .and_then(|e| candidate.degrees.iter().find(|d| d.same_education(e)))
+                .map(|d| EducationPage { degree_record_id: d.id.clone(), record: d.clone() }),
+            work: last.started_work.filter(|_| unsaved(PageKind::Work)).map(|started_work| WorkPage {
+                unit_name: last.work_unit.clone(),
+                unit_category: last.work_unit_category.clone(),
+                started_work,
+            }),
+        }
+    }
+
     /// The amount due (R28): fee per subject in the district × subjects sat.
     pub fn amount_due(&self, project: &Project) -> Option<Fen> {
         let n = self.pages.exam.as_ref()?.subjects.len() as u64;
@@ -654,7 +704,7 @@ pub fn decide_on(app: Option<&Application>, cmd: &Command, ctx: &Ctx<'_>) -> Res
 /// candidate whose WeChat user is bound (reminders must reach them, R16); historical when last
 /// year's record is of the same document and the candidate sat (R32, R38).
 fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
-    if !ctx.reference.districts.contains_key(district) {
+    if !ctx.reference.districts().contains_key(district) {
         return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district"));
     }
     if !ctx.project.schedule(district).registration_open(ctx.now) {
@@ -674,33 +724,85 @@ fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>
     }))
 }
 
+/// Whether the candidate may change the form now: a draft, inside the registration window —
+/// or, once submitted before, until the confirmation deadline (R17).
+fn editable(app: &Application, ctx: &Ctx<'_>) -> Result<(), Refusal> {
+    match app.status {
+        Status::Draft => {}
+        // R33/R37: an auto-confirmed application is final.
+        _ if app.auto_confirmed => return Err(state("AUTO_CONFIRMED", "已自动确认,报名信息不能修改")),
+        Status::Submitted => return Err(state("WITHDRAW_FIRST", "报名信息已提交,请先撤回再修改")),
+        _ => return Err(state("NOT_EDITABLE", "当前状态下不能修改报名信息")),
+    }
+    let schedule = ctx.project.schedule(&app.district);
+    let may_edit = if app.submissions > 0 {
+        ctx.now <= schedule.confirmation_deadline
+    } else {
+        schedule.registration_open(ctx.now)
+    };
+    if !may_edit {
+        return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
+    }
+    Ok(())
+}
+
+/// R41, R42: proofs are uploaded while the form may be changed, or after 确认不通过 until the
+/// district's re-upload deadline; only in online-confirmation districts.
+fn may_upload_proofs(app: &Application, ctx: &Ctx<'_>) -> Result<(), Refusal> {
+    if !ctx.district.online_confirmation {
+        return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
+    }
+    if app.status != Status::ConfirmRejected {
+        return editable(app, ctx);
+    }
+    if ctx.now > ctx.project.schedule(&app.district).reupload_deadline {
+        return Err(state("REUPLOAD_CLOSED", "已超过重新上传材料的截止时间"));
+    }
+    Ok(())
+}
+
+/// What may be uploaded now, checked before an upload ticket is issued (a ticket for nothing
+/// is a ticket for abuse): the same rules the command that records the upload decides by.
+pub enum UploadFor<'k> {
+    /// R13: a replacement photo, while the form may be changed.
+    Photo,
+    /// R41: one file of a declared proof.
+    Proof(&'k str),
+}
+
+impl Application {
+    /// R13, R41, R42: whether an upload of `what` could be used now; for a proof, its
+    /// declaration (size range, how many).
+    pub fn may_upload<'r>(&self, what: UploadFor<'_>, ctx: &Ctx<'r>) -> Result<Option<&'r Proof>, Refusal> {
+        match what {
+            UploadFor::Photo => editable(self, ctx).map(|_| None),
+            UploadFor::Proof(kind) => {
+                may_upload_proofs(self, ctx)?;
+                declared_proof(self, kind, ctx).map(Some)
+            }
+        }
+    }
+}
+
+fn declared_proof<'r>(app: &Application, kind: &str, ctx: &Ctx<'r>) -> Result<&'r Proof, Refusal> {
+    ctx.reference
+        .materials()
+        .proof(&app.district, kind)
+        .ok_or_else(|| Refusal::rule("UNKNOWN_MATERIAL_KIND", "本考区不要求该类证明材料").field("kind"))
+}
+
 /// Decide what `cmd` does to `app` — the events it causes, or why it is refused.
 pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
     let schedule = ctx.project.schedule(&app.district);
     let in_registration = schedule.registration_open(ctx.now);
-    // R17: an application submitted before may be withdrawn, edited and resubmitted until the
-    // confirmation deadline; a first submission needs the registration window.
-    let may_edit = if app.submissions > 0 { ctx.now <= schedule.confirmation_deadline } else { in_registration };
-    let editable = || -> Result<(), Refusal> {
-        match app.status {
-            Status::Draft => {}
-            // R33/R37: an auto-confirmed application is final.
-            _ if app.auto_confirmed => return Err(state("AUTO_CONFIRMED", "已自动确认,报名信息不能修改")),
-            Status::Submitted => return Err(state("WITHDRAW_FIRST", "报名信息已提交,请先撤回再修改")),
-            _ => return Err(state("NOT_EDITABLE", "当前状态下不能修改报名信息")),
-        }
-        if !may_edit {
-            return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
-        }
-        Ok(())
-    };
+    let editable = || editable(app, ctx);
     match cmd {
         Command::Agree { important_version, integrity_version } => {
             editable()?;
             for (kind, given) in
                 [(NoticeKind::Important, important_version), (NoticeKind::Integrity, integrity_version)]
             {
-                let current = ctx.reference.notices.get(&(app.project.clone(), kind));
+                let current = ctx.reference.notices().get(&(app.project.clone(), kind));
                 if current.map(|n| &n.version) != Some(given) {
                     return Err(Refusal::rule("NOTICE_VERSION_OUTDATED", "声明内容已更新,请重新阅读后同意").field(
                         match kind {
@@ -744,34 +846,38 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             Ok(Decision::one(Event::PhotoChosen { photo: photo.clone() }))
         }
         Command::AddMaterial(m) => {
-            if !ctx.district.online_confirmation {
-                return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
-            }
-            if app.status != Status::ConfirmRejected {
-                editable()?;
-            } else if ctx.now > schedule.reupload_deadline {
-                return Err(state("REUPLOAD_CLOSED", "已超过重新上传材料的截止时间"));
-            }
-            // Bounded, so the application item stays far under the table's item-size limit.
-            let replaces = app.materials.iter().any(|x| x.kind == m.kind);
-            if !replaces && app.materials.len() >= ctx.reference.materials.max_count {
+            may_upload_proofs(app, ctx)?;
+            let proof = declared_proof(app, &m.kind, ctx)?;
+            if m.slot == 0 || m.slot > proof.max_files {
                 return Err(Refusal::rule(
-                    "TOO_MANY_MATERIALS",
-                    format!("每份报名最多上传{}份证明材料", ctx.reference.materials.max_count),
+                    "MATERIAL_SLOT",
+                    format!("“{}”最多上传{}份,请选择第1至{}份", proof.name, proof.max_files, proof.max_files),
                 )
-                .field("kind"));
+                .field("slot"));
+            }
+            // Bounded, so the application item stays far under the table's item-size limit (the
+            // declarations are bounded by the same number when the reference data loads).
+            let max = ctx.reference.materials().max_count;
+            let replaces = app.materials.iter().any(|x| x.kind == m.kind && x.slot == m.slot);
+            if !replaces && app.materials.len() >= max {
+                return Err(
+                    Refusal::rule("TOO_MANY_MATERIALS", format!("每份报名最多上传{max}份证明材料")).field("kind")
+                );
             }
             Ok(Decision::one(Event::MaterialAdded { material: m.clone() }))
         }
         Command::CompleteMaterials => {
-            if !ctx.district.online_confirmation {
-                return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
-            }
-            if app.status != Status::ConfirmRejected {
-                editable()?;
-            }
-            if app.materials.is_empty() {
-                return Err(Refusal::rule("MATERIALS_MISSING", "请先上传证明材料").field("materials"));
+            may_upload_proofs(app, ctx)?;
+            // 上传全部证明材料: every proof the district requires, as many files as it asks for.
+            for proof in ctx.reference.materials().proofs(&app.district) {
+                let have = app.materials.iter().filter(|m| m.kind == proof.kind).count();
+                if have < usize::from(proof.min_files) {
+                    return Err(Refusal::rule(
+                        "MATERIALS_MISSING",
+                        format!("请上传“{}”(至少{}份,已上传{}份)", proof.name, proof.min_files, have),
+                    )
+                    .field("materials"));
+                }
             }
             Ok(Decision::one(Event::MaterialsCompleted))
         }
@@ -837,7 +943,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             if !in_registration {
                 return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
             }
-            if !ctx.reference.districts.contains_key(district) {
+            if !ctx.reference.districts().contains_key(district) {
                 return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district"));
             }
             if *district == app.district {
@@ -862,14 +968,21 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             }
             Ok(Decision::one(Event::Confirmed))
         }
-        Command::RejectConfirmation { reason } => {
+        Command::ApproveConfirmation | Command::RejectConfirmation { .. } => {
             if !ctx.district.online_confirmation {
                 return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区为现场确认"));
             }
             if app.status != Status::Submitted || app.auto_confirmed {
                 return Err(state("NOT_AWAITING_CONFIRMATION", "该报名不在待确认状态"));
             }
-            Ok(Decision::one(Event::ConfirmationRejected { reason: reason_text(reason)? }))
+            // R23: confirmation, online too, ends at the district's confirmation deadline.
+            if ctx.now > schedule.confirmation_deadline {
+                return Err(state("CONFIRMATION_CLOSED", "报名确认已结束"));
+            }
+            Ok(Decision::one(match cmd {
+                Command::RejectConfirmation { reason } => Event::ConfirmationRejected { reason: reason_text(reason)? },
+                _ => Event::Confirmed,
+            }))
         }
         Command::ApproveSite | Command::RejectSite { .. } => {
             if app.status != Status::Confirmed {
@@ -960,7 +1073,7 @@ fn check_page(app: &Application, page: &Page, ctx: &Ctx<'_>) -> Result<Vec<Warni
         Page::Site(p) => {
             let site = ctx
                 .reference
-                .sites
+                .sites()
                 .get(&p.site)
                 .filter(|s| s.district == app.district)
                 .ok_or_else(|| Refusal::rule("UNKNOWN_SITE", "所选考点不属于当前考区").field("site"))?;
@@ -1027,12 +1140,12 @@ fn check_page(app: &Application, page: &Page, ctx: &Ctx<'_>) -> Result<Vec<Warni
 fn check_exam_page(app: &Application, p: &ExamPage, ctx: &Ctx<'_>) -> Result<(), Refusal> {
     let kind = ctx.project.kind;
     // R8: category first, then level and specialty within it, then the matching practice category.
-    if !ctx.reference.categories.contains_key(&p.category) {
+    if !ctx.reference.categories().contains_key(&p.category) {
         return Err(Refusal::rule("UNKNOWN_CATEGORY", "专业类别不存在").field("category"));
     }
     let spec = ctx
         .reference
-        .specialties
+        .specialties()
         .get(&(kind, p.specialty.clone()))
         .ok_or_else(|| Refusal::rule("UNKNOWN_SPECIALTY", "报考专业不存在").field("specialty"))?;
     if spec.category != p.category {

@@ -5,8 +5,9 @@
 //! `shared/reference/README.md`) into the table, keyed by a hash of the ID document.
 
 use super::account::DegreeRecord;
+use super::application::{BasicPage, ContactPage};
 use super::identity::IdType;
-use super::values::{CategoryCode, DistrictCode, PointCode, Sensitive, SiteCode, SpecialtyCode};
+use super::values::{CategoryCode, DistrictCode, PointCode, Sensitive, SiteCode, SpecialtyCode, YearMonth};
 use crate::reference::{ExamKind, Level, PracticeCategory, Reference};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,24 @@ pub struct LastYear {
     pub work_unit: String,
     #[serde(default)]
     pub work_unit_category: Option<String>,
+    /// 参加工作年月 (R32 prefill of the work page; without it that page is not carried over).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub started_work: Option<YearMonth>,
+    /// 首次注册年月 as on last year's 报考信息 page (R9).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub first_registration: Option<YearMonth>,
+    /// 住培合格证书发证年月, when the candidate held the certificate (R10).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub residency_certificate_issued: Option<YearMonth>,
+    /// Last year's 基本信息 page (R32 prefill); absent from records imported without it.
+    #[serde(default)]
+    pub basic: Option<BasicPage>,
+    /// Last year's 联系方式 page (R32 prefill); the phone is masked wherever it is shown.
+    #[serde(default)]
+    pub contact: Option<ContactPage>,
     pub results: Vec<SubjectResult>,
     /// 缺考 (R38)
     #[serde(default)]
@@ -110,6 +129,11 @@ mod tests {
             education: None,
             work_unit: "郑州市第一人民医院".into(),
             work_unit_category: None,
+            started_work: None,
+            first_registration: None,
+            residency_certificate_issued: None,
+            basic: None,
+            contact: None,
             results: results.iter().map(|(s, sc)| SubjectResult { subject: s.to_string(), score: *sc }).collect(),
             absent: false,
             disqualified: false,

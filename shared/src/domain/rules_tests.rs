@@ -63,8 +63,8 @@ impl World {
     }
     pub fn decide(&self, app: &Application, cmd: Command) -> Result<Decision, Refusal> {
         let r = reference();
-        let project = &r.projects[&app.project];
-        let district = &r.districts[&app.district];
+        let project = &r.projects()[&app.project];
+        let district = &r.districts()[&app.district];
         decide(app, &cmd, &Ctx { now: self.now, reference: r, project, district, candidate: &self.candidate })
     }
     /// Decide and apply, panicking on refusal (the step under test is the one after).
@@ -89,7 +89,7 @@ fn agree() -> Command {
 }
 
 fn site(district: &str) -> Page {
-    let online = reference().districts[&code(district)].online_confirmation;
+    let online = reference().districts()[&code(district)].online_confirmation;
     let s = format!("{district}01");
     Page::Site(SitePage { site: code(&s), point: online.then(|| code(&format!("{s}P1"))) })
 }
@@ -148,10 +148,23 @@ pub fn filled(w: &World, district: &str) -> Application {
     app
 }
 
+fn material(kind: &str, slot: u8) -> Command {
+    Command::AddMaterial(Material { kind: kind.into(), slot, key: format!("k-{kind}-{slot}"), bytes: 9 })
+}
+
+/// Every file each proof of the district requires (R41), as many as it asks for.
+fn upload_required(w: &World, app: &mut Application) {
+    for p in reference().materials().proofs(&app.district) {
+        for slot in 1..=p.min_files {
+            w.run(app, material(&p.kind, slot));
+        }
+    }
+}
+
 pub fn submitted(w: &World, district: &str) -> Application {
     let mut app = filled(w, district);
-    if reference().districts[&code(district)].online_confirmation {
-        w.run(&mut app, Command::AddMaterial(Material { kind: "diploma".into(), key: "k".into(), bytes: 9 }));
+    if reference().districts()[&code(district)].online_confirmation {
+        upload_required(w, &mut app);
         w.run(&mut app, Command::CompleteMaterials);
     }
     w.run(&mut app, Command::Submit { code: "AAAAAAAAAA".into() });
@@ -215,7 +228,7 @@ fn r7_an_id_expiring_before_the_exam_warns_but_does_not_block() {
 #[test]
 fn r7_every_exam_day_counts_not_only_the_first() {
     let w = World::new();
-    let days = reference().projects[&code("2025-health")].exam_dates.clone();
+    let days = reference().projects()[&code("2025-health")].exam_dates.clone();
     let (first, last) = (*days.iter().min().unwrap(), *days.iter().max().unwrap());
     assert!(first < last, "the shipped project spans several exam days");
     let mut app = new_app("41");
@@ -385,13 +398,98 @@ fn r15_r41_online_confirmation_districts_need_all_materials_before_submit() {
     let mut app = filled(&w, "12"); // 天津
     assert_eq!(w.refuse(&app, Command::Submit { code: "C".into() }).code, "MATERIALS_INCOMPLETE");
     assert_eq!(w.refuse(&app, Command::CompleteMaterials).code, "MATERIALS_MISSING");
-    w.run(&mut app, Command::AddMaterial(Material { kind: "diploma".into(), key: "k".into(), bytes: 9 }));
+    upload_required(&w, &mut app);
     w.run(&mut app, Command::CompleteMaterials);
     w.run(&mut app, Command::Submit { code: "C".into() });
     assert_eq!(app.status, Status::Submitted);
     let other = filled(&w, "41");
-    let m = Command::AddMaterial(Material { kind: "diploma".into(), key: "k".into(), bytes: 9 });
-    assert_eq!(w.refuse(&other, m).code, "NO_ONLINE_CONFIRMATION");
+    assert_eq!(w.refuse(&other, material("diploma", 1)).code, "NO_ONLINE_CONFIRMATION");
+}
+
+#[test]
+fn r41_each_district_declares_its_proofs_and_upload_all_checks_every_one() {
+    let w = World::new();
+    let mut app = filled(&w, "12"); // 天津: 身份证 ×2, 学历证书 ≥1, 工作年限证明 ×1, 执业证书 optional
+    let proofs = reference().materials().proofs(&app.district);
+    assert!(proofs.iter().any(|p| p.min_files == 0), "an optional proof is declared");
+    // A kind the district does not declare, and a slot past the declared count, are refused.
+    let e = w.refuse(&app, material("marriage_cert", 1));
+    assert_eq!((e.code, e.field.as_deref()), ("UNKNOWN_MATERIAL_KIND", Some("kind")));
+    let e = w.refuse(&app, material("id_card", 3));
+    assert_eq!((e.code, e.field.as_deref()), ("MATERIAL_SLOT", Some("slot")));
+    assert_eq!(w.refuse(&app, material("id_card", 0)).code, "MATERIAL_SLOT");
+    // Upload all names the first proof still short of its count.
+    w.run(&mut app, material("id_card", 1));
+    let e = w.refuse(&app, Command::CompleteMaterials);
+    assert_eq!(e.code, "MATERIALS_MISSING");
+    assert!(e.message.contains("身份证") && e.message.contains("至少2份"), "{}", e.message);
+    w.run(&mut app, material("id_card", 2));
+    w.run(&mut app, material("diploma", 1));
+    let e = w.refuse(&app, Command::CompleteMaterials);
+    assert!(e.message.contains("工作年限证明"), "{}", e.message);
+    w.run(&mut app, material("work_proof", 1));
+    // Re-uploading a slot replaces its file; the optional proof is not needed.
+    w.run(&mut app, material("id_card", 2));
+    assert_eq!(app.materials.iter().filter(|m| m.kind == "id_card").count(), 2);
+    w.run(&mut app, Command::CompleteMaterials);
+    assert!(app.materials_complete);
+    // Another district asks for its own list: 上海 has no 执业证书.
+    let sh = filled(&w, "31");
+    assert_eq!(w.refuse(&sh, material("practice_cert", 1)).code, "UNKNOWN_MATERIAL_KIND");
+}
+
+#[test]
+fn r41_r42_uploads_are_possible_only_where_and_when_they_can_be_used() {
+    let mut w = World::new();
+    let ctx_of = |w: &World, app: &Application| (w.now, app.district.clone());
+    let may = |w: &World, app: &Application, what: UploadFor<'_>| {
+        let r = reference();
+        let (now, d) = ctx_of(w, app);
+        let ctx = Ctx {
+            now,
+            reference: r,
+            project: &r.projects()[&app.project],
+            district: &r.districts()[&d],
+            candidate: &w.candidate,
+        };
+        app.may_upload(what, &ctx).map(|p| p.map(|p| p.kind.clone()))
+    };
+    let app = filled(&w, "12");
+    assert_eq!(may(&w, &app, UploadFor::Proof("diploma")).unwrap().as_deref(), Some("diploma"));
+    assert_eq!(may(&w, &app, UploadFor::Proof("nope")).unwrap_err().code, "UNKNOWN_MATERIAL_KIND");
+    assert_eq!(may(&w, &filled(&w, "41"), UploadFor::Proof("diploma")).unwrap_err().code, "NO_ONLINE_CONFIRMATION");
+    // Submitted: nothing to upload until withdrawn (or returned, R42).
+    let mut sent = submitted(&w, "12");
+    assert_eq!(may(&w, &sent, UploadFor::Photo).unwrap_err().code, "WITHDRAW_FIRST");
+    assert_eq!(may(&w, &sent, UploadFor::Proof("diploma")).unwrap_err().code, "WITHDRAW_FIRST");
+    w.run(&mut sent, Command::RejectConfirmation { reason: "学历证书不清晰".into() });
+    assert!(may(&w, &sent, UploadFor::Proof("diploma")).is_ok(), "R42: re-upload after 确认不通过");
+    assert_eq!(may(&w, &sent, UploadFor::Photo).unwrap_err().code, "NOT_EDITABLE");
+    // Past the re-upload deadline: no ticket, no upload, no upload-all, no resubmission.
+    w.now = datetime!(2024-12-18 17:00:01 +08:00);
+    assert_eq!(may(&w, &sent, UploadFor::Proof("diploma")).unwrap_err().code, "REUPLOAD_CLOSED");
+    assert_eq!(w.refuse(&sent, material("diploma", 1)).code, "REUPLOAD_CLOSED");
+    assert_eq!(w.refuse(&sent, Command::CompleteMaterials).code, "REUPLOAD_CLOSED");
+    assert_eq!(w.refuse(&sent, Command::Submit { code: "C".into() }).code, "REUPLOAD_CLOSED");
+    // A draft past the registration window (never submitted) takes no uploads either.
+    let draft = filled(&World::new(), "12");
+    assert_eq!(may(&w, &draft, UploadFor::Proof("diploma")).unwrap_err().code, "REGISTRATION_CLOSED");
+}
+
+#[test]
+fn r41_r42_a_registration_point_passes_or_returns_an_online_confirmation_before_the_deadline() {
+    let mut w = World::new();
+    let app = submitted(&w, "12");
+    let mut passed = app.clone();
+    w.run(&mut passed, Command::ApproveConfirmation);
+    assert_eq!(passed.status, Status::Confirmed, "no printed code needed online");
+    // Site-confirmation districts confirm by the code at the site, not from a queue.
+    let site = submitted(&w, "41");
+    assert_eq!(w.refuse(&site, Command::ApproveConfirmation).code, "NO_ONLINE_CONFIRMATION");
+    // R23: after the confirmation deadline neither pass nor return is possible.
+    w.now = datetime!(2024-12-20 17:00:01 +08:00);
+    assert_eq!(w.refuse(&app, Command::ApproveConfirmation).code, "CONFIRMATION_CLOSED");
+    assert_eq!(w.refuse(&app, Command::RejectConfirmation { reason: "x".into() }).code, "CONFIRMATION_CLOSED");
 }
 
 #[test]
@@ -469,7 +567,7 @@ fn r20_withdrawing_returns_to_draft_with_pages_kept_and_the_code_dead() {
 fn r22_r24_r25_r30_confirm_then_two_reviews_then_pay() {
     let w = World::new();
     let mut app = submitted(&w, "41");
-    let district = &reference().districts[&code("41")];
+    let district = &reference().districts()[&code("41")];
     assert_eq!(w.refuse(&app, Command::ApproveSite).code, "NOT_AWAITING_SITE_REVIEW");
     w.run(&mut app, Command::Confirm { code: "AAAAAAAAAA".into() });
     assert_eq!(w.refuse(&app, Command::ApproveDistrict).code, "NOT_AWAITING_DISTRICT_REVIEW");
@@ -478,7 +576,7 @@ fn r22_r24_r25_r30_confirm_then_two_reviews_then_pay() {
     assert_eq!(app.status, Status::Approved);
     assert!(!app.registered(district), "R30: online payment district: approval is not yet registration");
     // R28: 4 subjects × 50.00元 in 河南 (default fee).
-    let due = app.amount_due(&reference().projects[&code("2025-health")]).unwrap();
+    let due = app.amount_due(&reference().projects()[&code("2025-health")]).unwrap();
     assert_eq!(due, Fen(20000));
     assert_eq!(
         w.refuse(&app, Command::RecordPayment { amount: Fen(100), transaction_id: "t".into() }).code,
@@ -513,8 +611,8 @@ fn r26_r29_r30_payment_depends_on_the_districts_channels() {
         let ctx = Ctx {
             now,
             reference: r,
-            project: &r.projects[&app.project],
-            district: &r.districts[&app.district],
+            project: &r.projects()[&app.project],
+            district: &r.districts()[&app.district],
             candidate: &w.candidate,
         };
         payment_quote(app, &ctx)
@@ -522,7 +620,7 @@ fn r26_r29_r30_payment_depends_on_the_districts_channels() {
     let in_payment = datetime!(2025-02-10 10:00 +08:00);
     // 山西 has no online payment: approval is registration (R30), and there is nothing to pay.
     let shanxi = approve("14");
-    assert!(shanxi.registered(&r.districts[&code("14")]));
+    assert!(shanxi.registered(&r.districts()[&code("14")]));
     assert_eq!(quote(&shanxi, in_payment).unwrap_err().code, "NO_ONLINE_PAYMENT");
     // 西藏 (demo flag) pays online but not on mobile: a clear code telling the app to use the PC (R29).
     assert_eq!(quote(&approve("54"), in_payment).unwrap_err().code, "USE_PC_PAYMENT");
@@ -566,17 +664,20 @@ fn r23_r31_r42_the_sweep_lapses_only_what_is_past_its_deadline() {
 #[test]
 fn r41_an_application_holds_at_most_the_reference_datas_number_of_materials() {
     let w = World::new();
+    let spec = reference().materials();
     let mut app = filled(&w, "12");
-    let max = reference().materials.max_count;
-    let m = |kind: String| Command::AddMaterial(Material { kind, key: "k".into(), bytes: 9 });
-    for i in 0..max {
-        w.run(&mut app, m(format!("proof{i}")));
+    // Every slot of every declared proof filled, each one twice: the count never passes the
+    // declarations, and they are bounded by max_count when the reference data loads.
+    for _ in 0..2 {
+        for p in spec.proofs(&app.district) {
+            for slot in 1..=p.max_files {
+                w.run(&mut app, material(&p.kind, slot));
+            }
+        }
     }
-    assert_eq!(app.materials.len(), max);
-    assert_eq!(w.refuse(&app, m("one_more".into())).code, "TOO_MANY_MATERIALS");
-    // Replacing a proof of a kind already uploaded is not one more.
-    w.run(&mut app, m("proof0".into()));
-    assert_eq!(app.materials.len(), max);
+    let declared: usize = spec.proofs(&app.district).iter().map(|p| usize::from(p.max_files)).sum();
+    assert_eq!(app.materials.len(), declared);
+    assert!(declared <= spec.max_count);
 }
 
 #[test]
@@ -587,7 +688,7 @@ fn r42_not_passed_means_reupload_and_resubmit_before_the_deadline() {
     assert_eq!(app.status, Status::ConfirmRejected);
     assert!(!app.materials_complete, "must upload again");
     assert_eq!(w.refuse(&app, Command::Submit { code: "C".into() }).code, "MATERIALS_INCOMPLETE");
-    w.run(&mut app, Command::AddMaterial(Material { kind: "diploma".into(), key: "k2".into(), bytes: 9 }));
+    w.run(&mut app, material("diploma", 1));
     w.run(&mut app, Command::CompleteMaterials);
     w.run(&mut app, Command::Submit { code: "NEWCODE001".into() });
     assert_eq!(app.status, Status::Submitted);
@@ -638,6 +739,17 @@ fn historical_app(district: &str) -> (World, Application) {
         education: Some(degree()),
         work_unit: "郑州市第一人民医院".into(),
         work_unit_category: None,
+        started_work: Some(YearMonth::parse("2015-08", "s").unwrap()),
+        first_registration: Some(YearMonth::parse("2016-01", "f").unwrap()),
+        residency_certificate_issued: None,
+        basic: match basic(None) {
+            Page::Basic(b) => Some(b),
+            _ => None,
+        },
+        contact: match contact() {
+            Page::Contact(c) => Some(c),
+            _ => None,
+        },
         results: [("1", Some(75)), ("2", Some(62)), ("3", Some(55)), ("4", None)]
             .iter()
             .map(|(s, sc)| super::history::SubjectResult { subject: s.to_string(), score: *sc })
@@ -659,6 +771,59 @@ fn fill(w: &World, app: &mut Application, district: &str, subjects: &[&str], uni
 }
 
 #[test]
+fn r32_last_years_pages_are_carried_over_for_checking_and_confirming_in_order() {
+    let (w, mut app) = historical_app("41");
+    w.run(&mut app, agree());
+    let carried = app.carried_over(&w.candidate);
+    assert!(PageKind::ALL.iter().all(|k| carried.has(*k)), "all six pages carried over: {carried:?}");
+    let exam = carried.exam.clone().unwrap();
+    assert_eq!(exam.subjects, ["3", "4"], "R35: the subjects not passed last year, pre-selected");
+    assert_eq!(carried.education.as_ref().unwrap().degree_record_id, "d1", "R11: the account's own record");
+    // R6 still holds: confirming the work page first is refused.
+    let work_page = Page::Work(carried.work.clone().unwrap());
+    assert_eq!(w.refuse(&app, Command::SavePage(work_page)).code, "PAGE_OUT_OF_ORDER");
+    // Confirm each carried page as it is, in order; a confirmed page is no longer carried over.
+    let pages = [
+        Page::Site(carried.site.clone().unwrap()),
+        Page::Basic(carried.basic.clone().unwrap()),
+        Page::Contact(carried.contact.clone().unwrap()),
+        Page::Exam(exam),
+        Page::Education(carried.education.clone().unwrap()),
+        Page::Work(carried.work.clone().unwrap()),
+    ];
+    for (i, p) in pages.into_iter().enumerate() {
+        w.run(&mut app, Command::SavePage(p));
+        let left = app.carried_over(&w.candidate);
+        assert!(
+            PageKind::ALL[..=i].iter().all(|k| !left.has(*k)) && PageKind::ALL[i + 1..].iter().all(|k| left.has(*k))
+        );
+    }
+    // R33 compares what the candidate confirmed: unchanged, so confirmed on submit.
+    w.run(&mut app, registered_photo());
+    w.run(&mut app, Command::Submit { code: "AUTO000001".into() });
+    assert!(app.auto_confirmed);
+}
+
+#[test]
+fn r32_only_what_still_applies_is_carried_over() {
+    // R39: moved to 北京, so last year's 河南 site is not offered; the rest is.
+    let (w, app) = historical_app("11");
+    let carried = app.carried_over(&w.candidate);
+    assert!(carried.site.is_none() && carried.basic.is_some() && carried.exam.is_some());
+    // R11: the degree record is no longer on the account, so the education page starts empty.
+    let mut w2 = World::new();
+    w2.candidate.degrees.clear();
+    let (_, app) = historical_app("41");
+    assert!(app.carried_over(&w2.candidate).education.is_none());
+    // A record imported without a start-of-work month leaves the work page empty, not invented.
+    let (w, mut app) = historical_app("41");
+    app.historical.as_mut().unwrap().last.started_work = None;
+    assert!(app.carried_over(&w.candidate).work.is_none());
+    // A first-time candidate has nothing carried over.
+    assert_eq!(new_app("41").carried_over(&w.candidate), Pages::default());
+}
+
+#[test]
 fn r35_a_rolling_candidate_must_sit_the_subjects_not_passed_and_may_add_others() {
     let (w, mut app) = historical_app("41");
     w.run(&mut app, agree());
@@ -668,7 +833,7 @@ fn r35_a_rolling_candidate_must_sit_the_subjects_not_passed_and_may_add_others()
     assert_eq!(w.refuse(&app, Command::SavePage(Page::Exam(exam("368", &["3"])))).code, "SUBJECTS_REQUIRED");
     w.run(&mut app, Command::SavePage(Page::Exam(exam("368", &["3", "4"]))));
     w.run(&mut app, Command::SavePage(Page::Exam(exam("368", &["2", "3", "4"]))));
-    assert_eq!(app.amount_due(&reference().projects[&code("2025-health")]), Some(Fen(15000)), "R28: 3 subjects");
+    assert_eq!(app.amount_due(&reference().projects()[&code("2025-health")]), Some(Fen(15000)), "R28: 3 subjects");
 }
 
 #[test]
@@ -719,7 +884,7 @@ fn r37_an_auto_confirmed_application_can_no_longer_be_withdrawn_or_edited() {
 fn progress_nodes_follow_the_state_and_the_districts_flags() {
     let w = World::new();
     let states = |app: &Application, d: &str| -> Vec<(NodeKind, NodeState)> {
-        progress(app, &reference().districts[&code(d)]).iter().map(|n| (n.node, n.state)).collect()
+        progress(app, &reference().districts()[&code(d)]).iter().map(|n| (n.node, n.state)).collect()
     };
     use NodeKind::*;
     use NodeState::*;
