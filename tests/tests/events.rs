@@ -146,10 +146,10 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("application-photo-upload-url.json", None, 200, None).await;
     h.replay("choose-photo.json", None, 409, Some("PAGES_INCOMPLETE")).await;
     // 河南 confirms at the site: no proofs to upload, so no ticket (R41).
-    h.replay("material-upload-url.json", None, 422, Some("NO_ONLINE_CONFIRMATION")).await;
-    h.replay("add-material.json", None, 422, Some("NO_ONLINE_CONFIRMATION")).await;
-    h.replay("complete-materials.json", None, 422, Some("NO_ONLINE_CONFIRMATION")).await;
-    h.replay("submit.json", None, 422, Some("PAGES_INCOMPLETE")).await;
+    h.replay("material-upload-url.json", None, 409, Some("NO_ONLINE_CONFIRMATION")).await;
+    h.replay("add-material.json", None, 409, Some("NO_ONLINE_CONFIRMATION")).await;
+    h.replay("complete-materials.json", None, 409, Some("NO_ONLINE_CONFIRMATION")).await;
+    h.replay("submit.json", None, 409, Some("PAGES_INCOMPLETE")).await;
     h.replay("withdraw.json", None, 409, Some("NOT_SUBMITTED")).await;
     h.replay("get-form.json", None, 409, Some("NOT_SUBMITTED")).await;
     h.replay("change-district.json", None, 200, None).await;

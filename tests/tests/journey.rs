@@ -84,7 +84,7 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
 
     // R13 then R15.
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
-    assert_eq!((s, code_of(&v)), (422, "PHOTO_REQUIRED"));
+    assert_eq!((s, code_of(&v)), (409, "PHOTO_REQUIRED"));
     let (s, v) = app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
     assert_eq!((s, v["photo"]["source"].as_str()), (200, Some("registered")));
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
@@ -391,7 +391,7 @@ async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submit
     assert_eq!((s, form["preview"].as_bool(), form["verification_code"].is_null()), (200, Some(true), true), "{form}");
     assert!(form["point_name"].is_string(), "{form}");
     let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
-    assert_eq!((s, code_of(&v)), (422, "MATERIALS_INCOMPLETE"));
+    assert_eq!((s, code_of(&v)), (409, "MATERIALS_INCOMPLETE"));
     // R41: the district declares its proofs; the view lists them with what is uploaded.
     let (_, v) = app.call("GET", P, Some(&token), None).await;
     let proofs: Vec<(String, u64)> = v["proofs"]
@@ -403,7 +403,7 @@ async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submit
     assert!(proofs.iter().any(|(k, n)| k == "id_card" && *n == 2), "{v}");
     // A kind the district does not ask for gets no ticket.
     let (s, e) = app.call("POST", &format!("{P}/materials/marriage_cert/upload-url"), Some(&token), None).await;
-    assert_eq!((s, code_of(&e), e["field"].as_str()), (422, "UNKNOWN_MATERIAL_KIND", Some("kind")));
+    assert_eq!((s, code_of(&e), e["field"].as_str()), (404, "UNKNOWN_MATERIAL_KIND", Some("kind")));
     for (kind, n) in &proofs {
         for slot in 1..=*n {
             let key = app.upload_photo(&token, &format!("{P}/materials/{kind}/upload-url"), 800, 600, 20_000).await;
@@ -413,7 +413,7 @@ async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submit
             if kind == "id_card" && slot == 1 {
                 // Upload all names what is still missing.
                 let (s, e) = app.call("POST", &format!("{P}/materials/complete"), Some(&token), None).await;
-                assert_eq!((s, code_of(&e)), (422, "MATERIALS_MISSING"), "{e}");
+                assert_eq!((s, code_of(&e)), (409, "MATERIALS_MISSING"), "{e}");
                 assert!(e["message"].as_str().unwrap().contains("身份证"), "{e}");
             }
         }

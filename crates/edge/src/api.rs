@@ -530,6 +530,7 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<UploadedObject>(&mut s);
     add::<UploadedMaterial>(&mut s);
     add::<ProofView>(&mut s);
+    add::<shared::reference::Proof>(&mut s);
     add::<services::ports::UploadTicket>(&mut s);
     add::<ProjectView>(&mut s);
     add::<DistrictView>(&mut s);
@@ -709,6 +710,111 @@ pub fn openapi() -> OpenApi {
         .build()
 }
 
+/// The number's format per document type, as `IdDocument::parse` checks it (it trims and
+/// upper-cases first).
+const ID_NUMBER_PATTERNS: [(&str, &str); 5] = [
+    ("resident_id", "^[0-9]{17}[0-9Xx]$"),
+    ("hk_macau_permit", "^[HhMm](?:[0-9]{8}|[0-9]{10})$"),
+    ("taiwan_permit", "^[0-9A-Za-z]{8,10}$"),
+    ("passport", "^[0-9A-Za-z]{5,20}$"),
+    ("foreign_permanent_resident", "^(?:[0-9A-Za-z]{15}|[0-9A-Za-z]{18})$"),
+];
+
+/// The document as served: [`openapi`] with the codes of the reference data the handlers check
+/// against declared as enums — projects and districts in paths and bodies, sites, points,
+/// categories, specialties and subject codes in the pages — and the rules that live in the
+/// domain types (a person's name) as their patterns. A client learns the valid values from the
+/// contract, and a property-based tester generates requests that reach the real logic.
+pub fn openapi_with(reference: &shared::reference::Reference) -> serde_json::Value {
+    use serde_json::{Value, json};
+    fn codes<'a>(it: impl Iterator<Item = &'a str>) -> Value {
+        let mut v: Vec<&str> = it.collect();
+        v.sort_unstable();
+        v.dedup();
+        json!(v)
+    }
+    let mut doc = serde_json::to_value(openapi()).unwrap_or_default();
+    let projects = codes(reference.projects().keys().map(|c| c.as_str()));
+    let districts = codes(reference.districts().keys().map(|c| c.as_str()));
+    let sites = codes(reference.sites().keys().map(|c| c.as_str()));
+    let points = codes(reference.sites().values().flat_map(|s| s.points.iter().map(|p| p.code.as_str())));
+    let categories = codes(reference.categories().keys().map(|c| c.as_str()));
+    let specialties = codes(reference.specialties().keys().map(|(_, c)| c.as_str()));
+    let subjects = codes(reference.kinds().values().flat_map(|k| k.subjects.iter().map(|s| s.code.as_str())));
+    // Path parameters: every operation naming a project or a district.
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+            for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                let values = match p["name"].as_str() {
+                    Some("project") => &projects,
+                    Some("district") => &districts,
+                    _ => continue,
+                };
+                p["schema"]["enum"] = values.clone();
+            }
+        }
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    for (schema, field, values) in [
+        ("CreateApplication", "project", &projects),
+        ("CreateApplication", "district", &districts),
+        ("ChangeDistrictRequest", "district", &districts),
+        ("SitePageInput", "site", &sites),
+        ("SitePageInput", "point", &points),
+        ("ExamPageInput", "category", &categories),
+        ("ExamPageInput", "specialty", &specialties),
+    ] {
+        let prop = &mut schemas[schema]["properties"][field];
+        // An optional field's schema may be `type: [string, null]`: null stays allowed.
+        let mut values = values.clone();
+        if prop["type"].as_array().is_some_and(|t| t.iter().any(|t| t == "null"))
+            && let Some(v) = values.as_array_mut()
+        {
+            v.push(Value::Null);
+        }
+        prop["enum"] = values;
+    }
+    schemas["ExamPageInput"]["properties"]["subjects"]["items"]["enum"] = subjects;
+    schemas["ExamPageInput"]["properties"]["subjects"]["uniqueItems"] = json!(true);
+    schemas["RegisterRequest"]["properties"]["name"]["pattern"] = json!(shared::domain::values::PERSON_NAME_PATTERN);
+    // The ID number's format depends on the document type (`IdDocument::parse`); the resident
+    // ID's check digit and birth date are checked beyond what a pattern can say.
+    let id_formats: Vec<Value> = ID_NUMBER_PATTERNS
+        .iter()
+        .map(|(t, p)| {
+            json!({"if": {"properties": {"id_type": {"const": t}}, "required": ["id_type"]},
+                   "then": {"properties": {"id_number": {"pattern": p}}}})
+        })
+        .collect();
+    schemas["RegisterRequest"]["allOf"] = json!(id_formats);
+    // Face verification knows resident ID cards only (R2).
+    schemas["FaceStartRequest"]["properties"]["id_type"] = json!({"type": "string", "enum": ["resident_id"]});
+    schemas["FaceStartRequest"]["properties"]["id_number"]["pattern"] = json!(ID_NUMBER_PATTERNS[0].1);
+    // R5: the versions agreed to are the current ones.
+    let versions = codes(reference.notices().values().map(|n| n.version.as_str()));
+    schemas["AgreeRequest"]["properties"]["important_version"]["enum"] = versions.clone();
+    schemas["AgreeRequest"]["properties"]["integrity_version"]["enum"] = versions;
+    // R13: the registered photo takes no key; a replacement names its upload.
+    schemas["ChoosePhotoRequest"]["oneOf"] = json!([
+        {"properties": {"source": {"const": "registered"}, "key": {"type": "null"}}},
+        {"properties": {"source": {"const": "replacement"}, "key": {"type": "string", "minLength": 1}}, "required": ["key"]}
+    ]);
+    // R41: a proof kind is one some district declares.
+    let kinds = codes(reference.materials().districts.values().flat_map(|d| d.proofs.iter().map(|p| p.kind.as_str())));
+    for path in
+        ["/v1/applications/{project}/materials/{kind}", "/v1/applications/{project}/materials/{kind}/upload-url"]
+    {
+        for op in doc["paths"][path].as_object_mut().into_iter().flat_map(|item| item.values_mut()) {
+            for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                if p["name"] == "kind" {
+                    p["schema"]["enum"] = kinds.clone();
+                }
+            }
+        }
+    }
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -732,6 +838,24 @@ mod tests {
     fn unknown_paths_and_wrong_methods_are_told_apart() {
         assert_eq!(resolve("GET", &segs("/v1/nope")).unwrap_err().code, "NO_ROUTE");
         assert_eq!(resolve("DELETE", &segs("/v1/applications/x/submit")).unwrap_err().code, "METHOD_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn the_served_document_declares_the_reference_codes_and_the_domains_patterns() {
+        let r = shared::reference::Reference::load_default().unwrap();
+        let doc = openapi_with(&r);
+        let op = &doc["paths"]["/v1/applications/{project}"]["get"];
+        let project = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "project").unwrap();
+        assert_eq!(project["schema"]["enum"], serde_json::json!(["2025-health", "2025-nurse"]));
+        let s = &doc["components"]["schemas"];
+        assert_eq!(s["CreateApplication"]["properties"]["district"]["enum"].as_array().unwrap().len(), 32);
+        assert!(
+            s["SitePageInput"]["properties"]["point"]["enum"].as_array().unwrap().contains(&serde_json::Value::Null)
+        );
+        // One ID-number format per document type (the fuzzer checks them against the handlers).
+        let formats = s["RegisterRequest"]["allOf"].as_array().unwrap();
+        assert_eq!(formats.len(), 5);
+        assert_eq!(s["FaceStartRequest"]["properties"]["id_type"]["enum"], serde_json::json!(["resident_id"]));
     }
 
     #[test]

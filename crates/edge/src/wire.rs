@@ -19,6 +19,17 @@ use shared::error::Refusal;
 use shared::reference::{District, Level, MaterialSpec, PracticeCategory, Project, Reference, Schedule};
 use utoipa::ToSchema;
 
+/// `local@domain`, exactly as the OpenAPI pattern says: one `@` with something on both sides,
+/// no whitespace or control characters, at most 100 characters; empty means none.
+fn parse_email(v: Option<String>) -> Result<Option<String>, Refusal> {
+    let Some(e) = v.filter(|e| !e.is_empty()) else { return Ok(None) };
+    let part = |p: &str| !p.is_empty() && !p.chars().any(|c| c == '@' || c.is_whitespace() || c.is_control());
+    match e.split_once('@') {
+        Some((local, domain)) if e.chars().count() <= 100 && part(local) && part(domain) => Ok(Some(e)),
+        _ => Err(Refusal::bad("INVALID_EMAIL", "电子邮箱格式不正确").field("email")),
+    }
+}
+
 fn opt_text(v: Option<String>, max: usize, field: &str) -> Result<Option<String>, Refusal> {
     v.filter(|s| !s.trim().is_empty()).map(|s| parse_text(&s, max, field)).transpose()
 }
@@ -77,7 +88,9 @@ pub struct RegisterRequest {
     pub id_number: Sensitive,
     pub gender: Gender,
     /// `YYYY-MM-DD`; must agree with a resident ID number.
-    #[schema(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$"
+    )]
     pub birth_date: String,
     #[schema(
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
@@ -87,6 +100,7 @@ pub struct RegisterRequest {
     #[schema(value_type = String, pattern = "^1[3-9][0-9]{9}$")]
     pub phone: Sensitive,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub degrees: Vec<DegreeInput>,
 }
 
@@ -155,13 +169,22 @@ pub struct UploadedMaterial {
     pub key: String,
     /// Which file of this kind (R41: the district declares how many); uploading to a slot again
     /// replaces its file. 1 when absent.
-    #[serde(default = "first_slot")]
+    #[serde(default = "first_slot", deserialize_with = "integral_slot")]
     #[schema(minimum = 1, maximum = 9)]
     pub slot: u8,
 }
 
 fn first_slot() -> u8 {
     1
+}
+
+/// JSON has one number type: `2.0` is the integer 2 to JSON Schema, so it is to us too.
+fn integral_slot<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    let v = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+    v.filter(|v| (1..=9).contains(v))
+        .map(|v| v as u8)
+        .ok_or_else(|| serde::de::Error::custom("slot must be an integer from 1 to 9"))
 }
 
 /// The candidate's own account, masked where the screen doesn't need the value.
@@ -247,7 +270,9 @@ pub struct SitePageInput {
 pub struct BasicPageInput {
     /// `YYYY-MM-DD`, or absent/null for 长期有效.
     #[serde(default)]
-    #[schema(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$"
+    )]
     pub id_valid_until: Option<String>,
     #[schema(
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
@@ -272,8 +297,12 @@ pub struct ContactPageInput {
     #[serde(default)]
     #[schema(pattern = "^[0-9]{6}$")]
     pub postcode: Option<String>,
+    /// `local@domain`: no spaces, one `@`; empty or absent for none.
     #[serde(default)]
-    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 100)]
+    #[schema(
+        pattern = "^(?:[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+)?$",
+        max_length = 100
+    )]
     pub email: Option<String>,
 }
 
@@ -286,11 +315,17 @@ pub struct ExamPageInput {
     #[schema(pattern = "^[0-9A-Za-z_-]{1,40}$")]
     pub specialty: String,
     pub practice_category: PracticeCategory,
+    /// `YYYY-MM`
     #[serde(default)]
+    #[schema(pattern = "^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")]
     pub first_registration: Option<String>,
     pub has_residency_certificate: bool,
+    /// `YYYY-MM`
     #[serde(default)]
+    #[schema(pattern = "^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")]
     pub residency_certificate_issued: Option<String>,
+    /// Subject codes, each once (R14).
+    #[schema(min_items = 1, max_items = 8)]
     pub subjects: Vec<String>,
 }
 
@@ -356,10 +391,7 @@ pub fn parse_page(kind: PageKind, body: Value) -> Result<PageInput, Refusal> {
             if postcode.as_deref().is_some_and(|p| p.len() != 6 || !p.bytes().all(|b| b.is_ascii_digit())) {
                 return Err(Refusal::bad("INVALID_POSTCODE", "邮政编码应为6位数字").field("postcode"));
             }
-            let email = opt_text(i.email, 100, "email")?;
-            if email.as_deref().is_some_and(|e| !e.contains('@') || e.contains(' ')) {
-                return Err(Refusal::bad("INVALID_EMAIL", "电子邮箱格式不正确").field("email"));
-            }
+            let email = parse_email(i.email)?;
             Page::Contact(ContactPage {
                 phone: Phone::parse(i.phone.expose(), "phone")?,
                 address: parse_text(&i.address, 100, "address")?,
@@ -369,7 +401,8 @@ pub fn parse_page(kind: PageKind, body: Value) -> Result<PageInput, Refusal> {
         }
         PageKind::Exam => {
             let i: ExamPageInput = from_value(body)?;
-            if i.subjects.len() > 8 {
+            let distinct: std::collections::BTreeSet<&String> = i.subjects.iter().collect();
+            if i.subjects.is_empty() || i.subjects.len() > 8 || distinct.len() != i.subjects.len() {
                 return Err(Refusal::bad("INVALID_SUBJECTS", "报考科目不正确").field("subjects"));
             }
             Page::Exam(ExamPage {
@@ -712,12 +745,24 @@ pub struct ProjectView {
     pub open: bool,
 }
 
+/// A district as the candidate picks it (R4): its flags, fee, schedule and, where confirmation
+/// is online, the proofs it requires (R41).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DistrictView {
-    #[serde(flatten)]
-    pub district: District,
+    pub code: String,
+    pub name: String,
+    /// 线上确认 (R40–R42).
+    pub online_confirmation: bool,
+    /// 历史考生自动确认 (R33).
+    pub historical_auto_confirm: bool,
+    /// 网上缴费 (R26, R30).
+    pub online_payment: bool,
+    /// 手机缴费 (R29).
+    pub mobile_payment: bool,
     pub fee_per_subject: Fen,
     pub schedule: Schedule,
+    /// The proofs an online-confirmation district requires (R41); empty elsewhere.
+    pub proofs: Vec<shared::reference::Proof>,
 }
 
 impl ProjectView {
@@ -736,9 +781,15 @@ impl ProjectView {
 }
 
 impl DistrictView {
-    pub fn of(d: &District, project: &Project) -> Self {
+    pub fn of(d: &District, project: &Project, materials: &MaterialSpec) -> Self {
         DistrictView {
-            district: d.clone(),
+            code: d.code.to_string(),
+            name: d.name.clone(),
+            online_confirmation: d.online_confirmation,
+            historical_auto_confirm: d.historical_auto_confirm,
+            online_payment: d.online_payment,
+            mobile_payment: d.mobile_payment,
+            proofs: materials.proofs(&d.code).to_vec(),
             fee_per_subject: project.fee_per_subject(&d.code),
             schedule: project.schedule(&d.code).clone(),
         }
@@ -748,6 +799,22 @@ impl DistrictView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn email_and_slot_are_read_as_the_document_declares_them() {
+        for ok in ["a@b", "li.si@example.com", "张@例子.中国"] {
+            assert_eq!(parse_email(Some(ok.into())).unwrap().as_deref(), Some(ok));
+        }
+        assert_eq!(parse_email(Some(String::new())).unwrap(), None, "empty means none");
+        for bad in ["000000", "a@b@c", "@b", "a@", "a b@c", " a@b", "a@b\u{7}"] {
+            assert_eq!(parse_email(Some(bad.into())).unwrap_err().code, "INVALID_EMAIL", "{bad:?}");
+        }
+        let slot = |v: Value| serde_json::from_value::<UploadedMaterial>(serde_json::json!({"key": "k", "slot": v}));
+        assert_eq!(slot(serde_json::json!(2.0)).unwrap().slot, 2, "2.0 is the integer 2 in JSON");
+        for bad in [serde_json::json!(0), serde_json::json!(10), serde_json::json!(1.5), serde_json::json!("1")] {
+            assert!(slot(bad.clone()).is_err(), "{bad}");
+        }
+    }
 
     /// PIPL: a request logged with `{:?}` (a handler's span, an error's context) shows no ID
     /// number, phone or password.

@@ -401,7 +401,8 @@ impl Accounts {
             }
             None => {
                 if c.value.degrees.len() >= MAX_DEGREES {
-                    return Err(Refusal::rule("TOO_MANY_DEGREES", "学历学位信息最多10条"));
+                    // The account's state, not the record sent: a conflict, like a full slot.
+                    return Err(Refusal::conflict("TOO_MANY_DEGREES", "学历学位信息最多10条,请修改已有记录"));
                 }
                 let next = c.value.degrees.iter().filter_map(|d| d.id.strip_prefix('d')?.parse::<u32>().ok()).max();
                 c.value.degrees.push(make(format!("d{}", next.unwrap_or(0) + 1))?);

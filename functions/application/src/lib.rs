@@ -77,7 +77,8 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
         }
         RouteId::ListDistricts => {
             let project = project(apps, &p)?;
-            let v: Vec<DistrictView> = r.districts().values().map(|d| DistrictView::of(d, project)).collect();
+            let v: Vec<DistrictView> =
+                r.districts().values().map(|d| DistrictView::of(d, project, r.materials())).collect();
             Ok(json_response(200, &v))
         }
         RouteId::ListSites => {
@@ -99,7 +100,7 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
             let v: Vec<_> = r.notices().values().filter(|n| n.project == project.id).collect();
             Ok(json_response(200, &v))
         }
-        RouteId::OpenApi => Ok(json_response(200, &edge::api::openapi())),
+        RouteId::OpenApi => Ok(json_response(200, &edge::api::openapi_with(r))),
         RouteId::CreateApplication => {
             let b: CreateApplication = parse_body(req)?;
             let principal = candidate(req)?;

@@ -750,7 +750,7 @@ fn editable(app: &Application, ctx: &Ctx<'_>) -> Result<(), Refusal> {
 /// district's re-upload deadline; only in online-confirmation districts.
 fn may_upload_proofs(app: &Application, ctx: &Ctx<'_>) -> Result<(), Refusal> {
     if !ctx.district.online_confirmation {
-        return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
+        return Err(Refusal::conflict("NO_ONLINE_CONFIRMATION", "本考区不需要上传证明材料"));
     }
     if app.status != Status::ConfirmRejected {
         return editable(app, ctx);
@@ -788,7 +788,7 @@ fn declared_proof<'r>(app: &Application, kind: &str, ctx: &Ctx<'r>) -> Result<&'
     ctx.reference
         .materials()
         .proof(&app.district, kind)
-        .ok_or_else(|| Refusal::rule("UNKNOWN_MATERIAL_KIND", "本考区不要求该类证明材料").field("kind"))
+        .ok_or_else(|| Refusal::not_found("UNKNOWN_MATERIAL_KIND", "本考区不要求该类证明材料").field("kind"))
 }
 
 /// Decide what `cmd` does to `app` — the events it causes, or why it is refused.
@@ -804,7 +804,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             {
                 let current = ctx.reference.notices().get(&(app.project.clone(), kind));
                 if current.map(|n| &n.version) != Some(given) {
-                    return Err(Refusal::rule("NOTICE_VERSION_OUTDATED", "声明内容已更新,请重新阅读后同意").field(
+                    return Err(Refusal::conflict("NOTICE_VERSION_OUTDATED", "声明内容已更新,请重新阅读后同意").field(
                         match kind {
                             NoticeKind::Important => "important_version",
                             NoticeKind::Integrity => "integrity_version",
@@ -861,7 +861,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             let replaces = app.materials.iter().any(|x| x.kind == m.kind && x.slot == m.slot);
             if !replaces && app.materials.len() >= max {
                 return Err(
-                    Refusal::rule("TOO_MANY_MATERIALS", format!("每份报名最多上传{max}份证明材料")).field("kind")
+                    Refusal::conflict("TOO_MANY_MATERIALS", format!("每份报名最多上传{max}份证明材料")).field("kind")
                 );
             }
             Ok(Decision::one(Event::MaterialAdded { material: m.clone() }))
@@ -872,7 +872,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             for proof in ctx.reference.materials().proofs(&app.district) {
                 let have = app.materials.iter().filter(|m| m.kind == proof.kind).count();
                 if have < usize::from(proof.min_files) {
-                    return Err(Refusal::rule(
+                    return Err(Refusal::conflict(
                         "MATERIALS_MISSING",
                         format!("请上传“{}”(至少{}份,已上传{}份)", proof.name, proof.min_files, have),
                     )
@@ -894,26 +894,25 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
                 return Err(state("AGREEMENT_REQUIRED", "请先阅读并同意《重要声明》和《考生诚信考试承诺书》"));
             }
             if let Some(missing) = PageKind::ALL.iter().find(|k| !app.pages.has(**k)) {
-                return Err(
-                    Refusal::rule("PAGES_INCOMPLETE", format!("请先填写“{}”", missing.title())).field(missing.as_str())
-                );
+                return Err(Refusal::conflict("PAGES_INCOMPLETE", format!("请先填写“{}”", missing.title()))
+                    .field(missing.as_str()));
             }
             if app.photo.is_none() {
-                return Err(Refusal::rule("PHOTO_REQUIRED", "请确认使用照片或更换考试照片").field("photo"));
+                return Err(Refusal::conflict("PHOTO_REQUIRED", "请确认使用照片或更换考试照片").field("photo"));
             }
             // R11: the education page holds the degree record as it was when the page was saved;
             // one edited or removed on the account since is caught here, naming the page.
             if let Some(edu) = &app.pages.education
                 && ctx.candidate.degree(&edu.degree_record_id) != Some(&edu.record)
             {
-                return Err(Refusal::rule(
+                return Err(Refusal::conflict(
                     "DEGREE_RECORD_CHANGED",
                     "所引用的学历学位信息已在账号中修改或删除,请重新保存“教育情况”页面",
                 )
                 .field(PageKind::Education.as_str()));
             }
             if ctx.district.online_confirmation && !app.materials_complete {
-                return Err(Refusal::rule("MATERIALS_INCOMPLETE", "请上传全部证明材料后再提交").field("materials"));
+                return Err(Refusal::conflict("MATERIALS_INCOMPLETE", "请上传全部证明材料后再提交").field("materials"));
             }
             let mut events = vec![Event::Submitted { code: code.clone() }];
             if ctx.district.historical_auto_confirm
@@ -970,7 +969,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
         }
         Command::ApproveConfirmation | Command::RejectConfirmation { .. } => {
             if !ctx.district.online_confirmation {
-                return Err(Refusal::rule("NO_ONLINE_CONFIRMATION", "本考区为现场确认"));
+                return Err(Refusal::conflict("NO_ONLINE_CONFIRMATION", "本考区为现场确认"));
             }
             if app.status != Status::Submitted || app.auto_confirmed {
                 return Err(state("NOT_AWAITING_CONFIRMATION", "该报名不在待确认状态"));

@@ -13,20 +13,39 @@ fn bad(code: &'static str, message: &'static str, field: &str) -> Refusal {
     Refusal::bad(code, message).field(field.to_string())
 }
 
-/// A person's name as on the ID document: 1–50 characters, Chinese, letters, `·`, spaces.
+/// A person's name as on the ID document: 1–50 characters — Chinese characters (CJK unified
+/// ideographs with extension A, compatibility ideographs) or Latin letters (with the accented
+/// ones of Latin-1 and Latin Extended-A/B), and inside the name `·` `•` `-` `.` or a space
+/// (`阿依古丽·买买提`, `Anna-Maria Smith`). Starts and ends with a letter. Exactly
+/// [`PERSON_NAME_PATTERN`], which the OpenAPI document declares.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PersonName(String);
 
+/// [`PersonName`]'s rule as a regular expression (ECMA-262 and Python alike).
+pub const PERSON_NAME_PATTERN: &str = "^[A-Za-z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff](?:[A-Za-z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff \\u00b7\\u2022.\\-]{0,48}[A-Za-z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff])?$";
+
+fn name_letter(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || matches!(c, '\u{c0}'..='\u{d6}' | '\u{d8}'..='\u{f6}' | '\u{f8}'..='\u{24f}')
+        || matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
+}
+
 impl PersonName {
     pub fn parse(raw: &str, field: &str) -> Result<Self, Refusal> {
-        let s = raw.trim();
-        let n = s.chars().count();
-        let ok_char = |c: char| c.is_alphabetic() || c == '·' || c == '•' || c == ' ' || c == '-' || c == '.';
-        if n == 0 || n > 50 || !s.chars().all(ok_char) {
+        let chars: Vec<char> = raw.chars().collect();
+        let inner = |c: &char| name_letter(*c) || matches!(c, ' ' | '·' | '•' | '.' | '-');
+        let ok = match chars.as_slice() {
+            [] => false,
+            [one] => name_letter(*one),
+            [first, middle @ .., last] => {
+                chars.len() <= 50 && name_letter(*first) && name_letter(*last) && middle.iter().all(inner)
+            }
+        };
+        if !ok {
             return Err(bad("INVALID_NAME", "姓名格式不正确", field));
         }
-        Ok(PersonName(s.to_string()))
+        Ok(PersonName(raw.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
