@@ -513,16 +513,28 @@ fn load_materials(read: Read<'_>) -> Result<MaterialSpec, ReferenceError> {
     Ok(materials)
 }
 
+/// Index one entry by its code; a second entry with the same code stops the load, naming it.
+fn insert_unique<K: Ord + std::fmt::Display, V>(
+    out: &mut BTreeMap<K, V>,
+    key: K,
+    value: V,
+    file: &'static str,
+    problem: &str,
+) -> Result<(), ReferenceError> {
+    if out.contains_key(&key) {
+        return Err(invalid(file, &key, problem));
+    }
+    out.insert(key, value);
+    Ok(())
+}
+
 fn load_districts(read: Read<'_>) -> Result<BTreeMap<DistrictCode, District>, ReferenceError> {
     let mut out = BTreeMap::new();
     for d in parse::<Vec<District>>(&read, "districts.json")? {
         if !d.online_payment && d.mobile_payment {
             return Err(invalid("districts.json", &d.code, "mobile_payment needs online_payment"));
         }
-        let code = d.code.clone();
-        if out.insert(code.clone(), d).is_some() {
-            return Err(invalid("districts.json", &code, "duplicate district"));
-        }
+        insert_unique(&mut out, d.code.clone(), d, "districts.json", "duplicate district")?;
     }
     Ok(out)
 }
@@ -539,10 +551,7 @@ fn load_projects(read: Read<'_>) -> Result<BTreeMap<ProjectCode, Project>, Refer
                 check_schedule(s).map_err(|e| invalid("projects.json", &format!("{}/{code}", p.id), e))?;
             }
         }
-        let id = p.id.clone();
-        if out.insert(id.clone(), p).is_some() {
-            return Err(invalid("projects.json", &id, "duplicate project"));
-        }
+        insert_unique(&mut out, p.id.clone(), p, "projects.json", "duplicate project")?;
     }
     Ok(out)
 }
@@ -550,10 +559,7 @@ fn load_projects(read: Read<'_>) -> Result<BTreeMap<ProjectCode, Project>, Refer
 fn load_sites(read: Read<'_>) -> Result<BTreeMap<SiteCode, Site>, ReferenceError> {
     let mut out = BTreeMap::new();
     for s in parse::<Vec<Site>>(&read, "sites.json")? {
-        let code = s.code.clone();
-        if out.insert(code.clone(), s).is_some() {
-            return Err(invalid("sites.json", &code, "duplicate site"));
-        }
+        insert_unique(&mut out, s.code.clone(), s, "sites.json", "duplicate site")?;
     }
     Ok(out)
 }

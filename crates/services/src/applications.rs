@@ -14,7 +14,7 @@ use shared::domain::application::{
 use shared::domain::history::LastYear;
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
-use shared::reference::{District, Project, Reference};
+use shared::reference::{District, Project, Proof, Reference};
 use std::sync::Arc;
 use store::layout::application_writes;
 use store::{Key, StoreError, Table, Versioned, decode, keys};
@@ -125,6 +125,19 @@ impl Applications {
         let project = self.reference.projects().get(&app.project).ok_or_else(Refusal::internal)?;
         let district = self.reference.districts().get(&app.district).ok_or_else(Refusal::internal)?;
         Ok((project, district))
+    }
+
+    /// Whether an upload of `what` could be used on `app` now (R13, R41, R42), decided by the
+    /// domain's rule on the application's own project and district; for a proof, its declaration.
+    fn may_upload<'a>(
+        &'a self,
+        app: &Application,
+        candidate: &'a Candidate,
+        what: UploadFor<'_>,
+    ) -> Result<Option<&'a Proof>, Refusal> {
+        let (project, district) = self.context(app)?;
+        let ctx = Ctx { now: self.clock.now(), reference: &self.reference, project, district, candidate };
+        app.may_upload(what, &ctx)
     }
 
     /// The candidate and the application in one round trip; a candidate's session is read in
@@ -254,11 +267,9 @@ impl Applications {
                 let app = loaded.app()?;
                 // Whether a proof of this kind can be used now, by the rules `decide` applies,
                 // before the upload is read or pinned (`decide` checks again, and the slot).
-                let (project, district) = self.context(&app.value)?;
-                let now = self.clock.now();
-                let ctx =
-                    Ctx { now, reference: &self.reference, project, district, candidate: &loaded.candidate.value };
-                let proof = app.value.may_upload(UploadFor::Proof(&kind), &ctx)?.ok_or_else(Refusal::internal)?;
+                let proof = self
+                    .may_upload(&app.value, &loaded.candidate.value, UploadFor::Proof(&kind))?
+                    .ok_or_else(Refusal::internal)?;
                 let materials = self.reference.materials();
                 // The signed policy bounds the size on S3; checked again here for every backend.
                 let (min_bytes, max_bytes) = materials.size_range(proof);
@@ -298,13 +309,11 @@ impl Applications {
         // Only where the upload can be used, by the rules that will decide on it: a photo while
         // the form may be changed; a declared proof also after 确认不通过, until the re-upload
         // deadline (R42). A ticket for nothing is a ticket for abuse.
-        let (project, district) = self.context(app)?;
-        let now = self.clock.now();
-        let ctx = Ctx { now, reference: &self.reference, project, district, candidate: &loaded.candidate.value };
         let proof = match &what {
-            Upload::Photo => app.may_upload(UploadFor::Photo, &ctx)?,
-            Upload::Material { kind } => app.may_upload(UploadFor::Proof(kind), &ctx)?,
+            Upload::Photo => self.may_upload(app, &loaded.candidate.value, UploadFor::Photo)?,
+            Upload::Material { kind } => self.may_upload(app, &loaded.candidate.value, UploadFor::Proof(kind))?,
         };
+        let now = self.clock.now();
         crate::limits::UPLOAD_TICKETS.take(self.table.as_ref(), cid, now).await?;
         let (key, policy) = match (what, proof) {
             (Upload::Material { kind }, Some(proof)) => (
