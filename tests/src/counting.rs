@@ -70,6 +70,10 @@ impl Table for CountingTable {
         self.counts.query.fetch_add(1, Ordering::SeqCst);
         self.inner.query(query).await
     }
+    async fn count_items(&self, query: &Query, cap: u64) -> Result<u64, StoreError> {
+        self.counts.query.fetch_add(1, Ordering::SeqCst);
+        self.inner.count_items(query, cap).await
+    }
     async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
         self.counts.count.fetch_add(1, Ordering::SeqCst);
         self.inner.count(key, limit, expires_at).await
@@ -142,6 +146,9 @@ impl Table for FaultyTable {
     }
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
         self.inner.query(query).await
+    }
+    async fn count_items(&self, query: &Query, cap: u64) -> Result<u64, StoreError> {
+        self.inner.count_items(query, cap).await
     }
     async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
         if self.failing() {

@@ -121,27 +121,17 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     let second_code = v["verification_code"].as_str().unwrap().to_string();
     assert_ne!(first_code, second_code);
     // The site finds an application by the code on the form: only by the latest one (R18).
-    let by_code = |c: &str| store::Query {
-        index: Some(store::Index::Gsi1),
-        pk: store::keys::vcode(c),
-        sk_prefix: None,
-        descending: false,
-        limit: 10,
-        cursor: None,
-    };
+    let by_code = |c: &str| store::Query::of(Some(store::Index::Gsi1), store::keys::vcode(c), 10);
     let table = &app.running.deps.table;
     assert!(table.query(&by_code(&first_code)).await.unwrap().items.is_empty());
     assert_eq!(table.query(&by_code(&second_code)).await.unwrap().items.len(), 1);
     // The sweep finds it by district and deadline shard (R23); the confirmation deadline is the key.
     let cid = token.split('.').next().unwrap();
-    let due = store::Query {
-        index: Some(store::Index::Gsi3),
-        pk: store::keys::due("2025-health", "41", store::layout::shard(cid)),
-        sk_prefix: None,
-        descending: false,
-        limit: 10,
-        cursor: None,
-    };
+    let due = store::Query::of(
+        Some(store::Index::Gsi3),
+        store::keys::due("2025-health", "41", store::layout::shard(cid)),
+        10,
+    );
     let found = table.query(&due).await.unwrap().items;
     assert_eq!(found.len(), 1);
     let deadline = time::macros::datetime!(2024-12-20 17:00 +08:00).unix_timestamp();

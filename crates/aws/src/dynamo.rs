@@ -353,19 +353,38 @@ impl Table for DynamoTable {
         }
     }
 
-    async fn query(&self, q: &Query) -> Result<QueryPage, StoreError> {
-        let (pk_attr, sk_attr) = match q.index {
-            None => ("pk", "sk"),
-            Some(i) => i.attrs(),
-        };
-        let mut expr = "#pk = :pk".to_string();
-        let mut names = HashMap::from([("#pk".to_string(), pk_attr.to_string())]);
-        let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(q.pk.clone()))]);
-        if let Some(prefix) = &q.sk_prefix {
-            expr.push_str(" AND begins_with(#sk, :prefix)");
-            names.insert("#sk".into(), sk_attr.into());
-            values.insert(":prefix".into(), AttributeValue::S(prefix.clone()));
+    async fn count_items(&self, q: &Query, cap: u64) -> Result<u64, StoreError> {
+        let (expr, names, values) = key_condition(q)?;
+        let mut n = 0u64;
+        let mut start = None;
+        // Pages of up to 1 MB each, counted server-side (`Select: COUNT` returns no items).
+        loop {
+            let out = self
+                .client
+                .get()
+                .query()
+                .table_name(&self.table)
+                .set_index_name(q.index.map(|i| index_name(i).to_string()))
+                .key_condition_expression(expr.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(!q.descending)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .limit(cap.clamp(1, 10_000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(other)?;
+            n += out.count.max(0) as u64;
+            start = out.last_evaluated_key;
+            if start.is_none() || n >= cap {
+                return Ok(n.min(cap));
+            }
         }
+    }
+
+    async fn query(&self, q: &Query) -> Result<QueryPage, StoreError> {
+        let (expr, names, values) = key_condition(q)?;
         let start = q.cursor.as_deref().map(decode_cursor).transpose()?;
         let out = self
             .client
@@ -388,6 +407,35 @@ impl Table for DynamoTable {
         let cursor = out.last_evaluated_key.as_ref().map(encode_cursor).transpose()?;
         Ok(QueryPage { items, cursor })
     }
+}
+
+type Names = HashMap<String, String>;
+type Values = HashMap<String, AttributeValue>;
+
+/// The key condition of a query: the partition key, and a sort-key prefix or bound.
+fn key_condition(q: &Query) -> Result<(String, Names, Values), StoreError> {
+    let (pk_attr, sk_attr) = match q.index {
+        None => ("pk", "sk"),
+        Some(i) => i.attrs(),
+    };
+    let mut expr = "#pk = :pk".to_string();
+    let mut names = HashMap::from([("#pk".to_string(), pk_attr.to_string())]);
+    let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(q.pk.clone()))]);
+    // DynamoDB takes one condition on the sort key.
+    match (&q.sk_prefix, &q.sk_after) {
+        (Some(_), Some(_)) => return Err(StoreError::Invalid("sk_prefix with sk_after".into())),
+        (Some(prefix), None) => {
+            expr.push_str(" AND begins_with(#sk, :sk)");
+            values.insert(":sk".into(), AttributeValue::S(prefix.clone()));
+        }
+        (None, Some(after)) => {
+            expr.push_str(if q.descending { " AND #sk < :sk" } else { " AND #sk > :sk" });
+            values.insert(":sk".into(), AttributeValue::S(after.clone()));
+        }
+        (None, None) => return Ok((expr, names, values)),
+    }
+    names.insert("#sk".into(), sk_attr.into());
+    Ok((expr, names, values))
 }
 
 /// Index names as the template declares them.

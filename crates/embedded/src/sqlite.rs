@@ -167,6 +167,29 @@ impl Table for SqliteTable {
         self.transact(vec![Write::Delete { key: key.clone(), cond }]).await
     }
 
+    async fn count_items(&self, q: &Query, cap: u64) -> Result<u64, StoreError> {
+        let (ipk, isk) = match q.index {
+            None => ("pk", "sk"),
+            Some(i) => i.attrs(),
+        };
+        let cmp = if q.descending { "<" } else { ">" };
+        let mut sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM items WHERE {ipk} = ?1 AND {isk} IS NOT NULL \
+             AND substr({isk}, 1, length(?2)) = ?2"
+        );
+        if q.sk_after.is_some() {
+            sql.push_str(&format!(" AND {isk} {cmp} ?3"));
+        }
+        sql.push_str(&format!(" LIMIT {cap})"));
+        let prefix = q.sk_prefix.clone().unwrap_or_default();
+        let mut args: Vec<&str> = vec![&q.pk, &prefix];
+        args.extend(q.sk_after.as_deref());
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+        let n: i64 = stmt.query_row(rusqlite::params_from_iter(args), |r| r.get(0)).map_err(unavailable)?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
@@ -256,19 +279,25 @@ impl Table for SqliteTable {
         if cursor.is_some() {
             sql.push_str(&format!(" AND ({isk}, pk, sk) {cmp} (?3, ?4, ?5)"));
         }
+        if q.sk_after.is_some() {
+            sql.push_str(&format!(" AND {isk} {cmp} ?{}", if cursor.is_some() { 6 } else { 3 }));
+        }
         sql.push_str(&format!(" ORDER BY {isk} {order}, pk {order}, sk {order} LIMIT {}", limit + 1));
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
         let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String, String)> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         };
-        let rows: Vec<_> = match &cursor {
-            Some(c) => stmt.query_map(params![q.pk, prefix, c.isk, c.pk, c.sk], map),
-            None => stmt.query_map(params![q.pk, prefix], map),
+        let mut args: Vec<&str> = vec![&q.pk, &prefix];
+        if let Some(c) = &cursor {
+            args.extend([c.isk.as_str(), c.pk.as_str(), c.sk.as_str()]);
         }
-        .map_err(unavailable)?
-        .collect::<Result<_, _>>()
-        .map_err(unavailable)?;
+        args.extend(q.sk_after.as_deref());
+        let rows: Vec<_> = stmt
+            .query_map(rusqlite::params_from_iter(args), map)
+            .map_err(unavailable)?
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)?;
         let more = rows.len() > limit as usize;
         let mut items = Vec::with_capacity(rows.len().min(limit as usize));
         let mut last = None;

@@ -131,14 +131,7 @@ pub async fn query_pages_in_order(t: &dyn Table, ns: &str) {
     for sk in ["APP#1", "APP#2", "APP#3", "APP#4", "APP#5", "OTHER"] {
         t.put(item(&pk, sk, 1, &[]), Cond::Always).await.unwrap();
     }
-    let q = Query {
-        index: None,
-        pk: pk.clone(),
-        sk_prefix: Some("APP#".into()),
-        descending: false,
-        limit: 2,
-        cursor: None,
-    };
+    let q = Query { sk_prefix: Some("APP#".into()), ..Query::of(None, pk.clone(), 2) };
     assert_eq!(all_pages(t, q.clone()).await, vec!["APP#1", "APP#2", "APP#3", "APP#4", "APP#5"]);
     let desc = Query { descending: true, ..q };
     assert_eq!(all_pages(t, desc).await, vec!["APP#5", "APP#4", "APP#3", "APP#2", "APP#1"]);
@@ -154,8 +147,7 @@ pub async fn index_is_sparse_and_pages(t: &dyn Table, ns: &str) {
         t.put(item(&format!("{ns}#G{i}"), &sk, 1, &[("gsi2pk", &ipk), ("gsi2sk", isk)]), Cond::Always).await.unwrap();
     }
     t.put(item(&format!("{ns}#G9"), "item9", 1, &[("gsi2pk", &ipk)]), Cond::Always).await.unwrap();
-    let q =
-        Query { index: Some(Index::Gsi2), pk: ipk.clone(), sk_prefix: None, descending: false, limit: 2, cursor: None };
+    let q = Query::of(Some(Index::Gsi2), ipk.clone(), 2);
     let mut got = all_pages(t, q.clone()).await;
     assert_eq!(got.pop().as_deref(), Some("item4"), "later sort key last");
     got.sort();
@@ -164,6 +156,29 @@ pub async fn index_is_sparse_and_pages(t: &dyn Table, ns: &str) {
     t.put(item(&format!("{ns}#G4"), "item4", 2, &[]), Cond::Version(1)).await.unwrap();
     let q = Query { sk_prefix: Some("2024-12-02".into()), ..q };
     assert!(all_pages(t, q).await.is_empty());
+}
+
+/// A position the caller states (`sk_after`) pages exclusively in both directions, and
+/// `count_items` counts the same range, stopping at its cap.
+pub async fn sk_after_bounds_and_counts(t: &dyn Table, ns: &str) {
+    let ipk = format!("{ns}#WORK");
+    for i in 1..=5 {
+        let isk = format!("00{i}#c{i}");
+        t.put(item(&format!("{ns}#W{i}"), "APP", 1, &[("gsi2pk", &ipk), ("gsi2sk", &isk)]), Cond::Always)
+            .await
+            .unwrap();
+    }
+    let q = Query { sk_after: Some("002#c2".into()), ..Query::of(Some(Index::Gsi2), ipk.clone(), 10) };
+    assert_eq!(all_pages(t, q.clone()).await, vec!["APP", "APP", "APP"], "003, 004, 005");
+    let page = t.query(&Query { limit: 1, ..q.clone() }).await.unwrap();
+    assert_eq!(page.items[0]["gsi2sk"], "003#c3", "exclusive, ascending");
+    let desc = t.query(&Query { descending: true, limit: 1, ..q.clone() }).await.unwrap();
+    assert_eq!(desc.items[0]["gsi2sk"], "001#c1", "descending: before the position");
+    assert_eq!(t.count_items(&q, 100).await.unwrap(), 3);
+    assert_eq!(t.count_items(&Query::of(Some(Index::Gsi2), ipk.clone(), 1), 100).await.unwrap(), 5);
+    assert_eq!(t.count_items(&Query::of(Some(Index::Gsi2), ipk, 1), 4).await.unwrap(), 4, "capped");
+    let none = Query::of(Some(Index::Gsi2), format!("{ns}#EMPTY"), 1);
+    assert_eq!(t.count_items(&none, 100).await.unwrap(), 0);
 }
 
 /// A bounded counter counts to its limit and no further, keys apart; concurrent callers take
@@ -218,4 +233,5 @@ pub async fn run_all(t: &dyn Table, ns: &str) {
     get_many_keeps_order(t, ns).await;
     query_pages_in_order(t, ns).await;
     index_is_sparse_and_pages(t, ns).await;
+    sk_after_bounds_and_counts(t, ns).await;
 }

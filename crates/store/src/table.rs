@@ -84,6 +84,17 @@ pub struct Query {
     pub limit: u32,
     /// The `cursor` of the previous page; `None` for the first page.
     pub cursor: Option<String>,
+    /// Only sort keys after this one (ascending) or before it (descending), exclusive: a
+    /// position the caller can state and check itself (a work queue's "after this entry"), where
+    /// the backend's opaque cursor would have to be trusted. Not combined with `sk_prefix`.
+    pub sk_after: Option<String>,
+}
+
+impl Query {
+    /// The first page of `pk` (on `index`, or the table), ascending, `limit` items.
+    pub fn of(index: Option<Index>, pk: impl Into<String>, limit: u32) -> Query {
+        Query { index, pk: pk.into(), sk_prefix: None, descending: false, limit, cursor: None, sk_after: None }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -160,7 +171,9 @@ pub fn request_token(writes: &[Write]) -> String {
 ///   it twice;
 /// - `query` pages with an opaque cursor; an item without an index's two attributes is not in
 ///   that index;
-/// - `count` is an atomic bounded increment.
+/// - `count` is an atomic bounded increment;
+/// - `count_items` counts what `query` would return (`sk_prefix`/`sk_after` honoured, `limit`
+///   and `cursor` ignored), stopping at `cap`: a bounded read, never a scan.
 #[async_trait]
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
@@ -175,6 +188,8 @@ pub trait Table: Send + Sync {
     /// adding, or `None` (and nothing written) at the limit. Rate limits and lockouts live here,
     /// so they hold across every Lambda instance.
     async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError>;
+    /// How many items the query's key range holds, up to `cap` (`cap` means "at least").
+    async fn count_items(&self, query: &Query, cap: u64) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]
