@@ -19,6 +19,7 @@ use services::accounts::Accounts;
 use services::applications::Applications;
 use services::config::{ConfigError, Env};
 use services::ports::{Clock, FaceVerifier, ObjectStore, WechatLogin};
+use services::staff::StaffService;
 use shared::domain::values::percent_decode;
 use shared::error::Refusal;
 use shared::reference::Reference;
@@ -58,6 +59,7 @@ pub struct Config {
 pub struct System {
     pub accounts: Accounts,
     pub apps: Applications,
+    pub staff: StaffService,
     pub table: Arc<dyn Table>,
     pub objects: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
@@ -76,6 +78,12 @@ impl System {
         let reference = Arc::new(Reference::load_default()?);
         let (wechat, face): (Arc<dyn WechatLogin>, Arc<dyn FaceVerifier>) =
             (stand_ins.wechat.clone(), stand_ins.face.clone());
+        let apps = Applications {
+            table: table.clone(),
+            objects: objects.clone(),
+            clock: clock.clone(),
+            reference: reference.clone(),
+        };
         Ok(System {
             accounts: Accounts {
                 table: table.clone(),
@@ -87,12 +95,8 @@ impl System {
                 id_pepper: services::secret::Secret::ready("local-secret", &stand_ins.secret),
                 session_ttl: Accounts::default_session_ttl(),
             },
-            apps: Applications {
-                table: table.clone(),
-                objects: objects.clone(),
-                clock: clock.clone(),
-                reference: reference.clone(),
-            },
+            apps: apps.clone(),
+            staff: StaffService { table: table.clone(), clock: clock.clone(), reference: reference.clone(), apps },
             table,
             objects,
             clock,
@@ -272,6 +276,10 @@ async fn serve(
         Ok(Function::Application) => {
             let apps = deps.apps.clone();
             tokio::spawn(async move { application::handle(&apps, req).await }).await
+        }
+        Ok(Function::Review) => {
+            let staff = deps.staff.clone();
+            tokio::spawn(async move { review::handle(&staff, req).await }).await
         }
         Err(e) => Ok(edge::http::refusal_for(&req, &e)),
     };

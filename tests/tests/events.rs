@@ -15,6 +15,7 @@ use std::sync::Arc;
 struct Harness {
     accounts: services::accounts::Accounts,
     apps: services::applications::Applications,
+    staff: services::staff::StaffService,
     embedded: Embedded,
     token: Option<String>,
     _dir: tempfile::TempDir,
@@ -24,25 +25,20 @@ fn event_path(function: Function, file: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("events").join(function.name()).join(file)
 }
 
-fn load(file: &str) -> (Function, Request) {
-    let route = ROUTES.iter().find(|r| r.event == file).unwrap_or_else(|| panic!("no route uses {file}"));
-    let text = std::fs::read_to_string(event_path(route.function, file)).unwrap();
-    (route.function, lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}")))
-}
-
 impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let embedded = Embedded::in_memory(dir.path()).unwrap();
         let system = local_server::System::embedded(&embedded, Arc::new(ManualClock::new(e2e::NOW))).unwrap();
-        let (accounts, apps) = (system.accounts, system.apps);
-        Harness { accounts, apps, embedded, token: None, _dir: dir }
+        let (accounts, apps, staff) = (system.accounts, system.apps, system.staff);
+        Harness { accounts, apps, staff, embedded, token: None, _dir: dir }
     }
 
     async fn send(&self, function: Function, req: Request) -> (u16, Value) {
         let resp = match function {
             Function::Login => login::handle(&self.accounts, req).await,
             Function::Application => application::handle(&self.apps, req).await,
+            Function::Review => review::handle(&self.staff, req).await,
         };
         let v = match resp.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -54,7 +50,25 @@ impl Harness {
     /// Replay `file` with the session token (the files carry a placeholder) and an optional
     /// body field replaced; check the status and, for refusals, the code.
     async fn replay(&self, file: &str, body_fix: Option<(&str, &str)>, status: u16, code: Option<&str>) -> Value {
-        let (function, mut req) = load(file);
+        self.replay_with(file, &[], body_fix, status, code).await
+    }
+
+    /// [`Self::replay`] with text replaced in the event first (a path parameter, a body value).
+    async fn replay_with(
+        &self,
+        file: &str,
+        subs: &[(&str, &str)],
+        body_fix: Option<(&str, &str)>,
+        status: u16,
+        code: Option<&str>,
+    ) -> Value {
+        let route = ROUTES.iter().find(|r| r.event == file).unwrap();
+        let mut text = std::fs::read_to_string(event_path(route.function, file)).unwrap();
+        for (from, to) in subs {
+            assert!(text.contains(from), "{file} has no {from}");
+            text = text.replace(from, to);
+        }
+        let (function, mut req) = (route.function, lambda_http::request::from_str(&text).unwrap());
         if let Some(t) = &self.token
             && req.headers().contains_key("authorization")
         {
@@ -98,7 +112,7 @@ fn every_route_has_an_event_and_every_event_names_its_route() {
         let (resolved, _) = resolve(r.method, &segs).unwrap();
         assert_eq!(resolved.id, r.id, "{} resolves to another route", r.event);
     }
-    for function in [Function::Login, Function::Application] {
+    for function in [Function::Login, Function::Application, Function::Review] {
         let dir = event_path(function, "");
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
@@ -157,11 +171,88 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("get-account.json", None, 401, Some("UNAUTHENTICATED")).await;
 }
 
+/// The staff events, in the order a district's first day goes: the centre's admin (made from
+/// the command line) creates the district admin, who creates a site clerk; queues, counts,
+/// lookups and decisions on nothing yet; the audit trail; a TOTP reset and a disabling, which
+/// end the clerk's session at once; logout.
+#[tokio::test]
+async fn every_staff_event_replays_through_the_review_handler() {
+    use services::principal::Role;
+    use services::staff::{NewStaff, current_code};
+    let mut h = Harness::new();
+    let login = |account: &'static str, password: &'static str, secret: String| async move {
+        (account, password, current_code(&secret, e2e::NOW).unwrap())
+    };
+    let centre = h.staff.bootstrap_centre("centre_admin", "中心管理员", "Centre-admin-2025").await.unwrap();
+    let (a, p, c) = login("centre_admin", "Centre-admin-2025", centre.secret_base32).await;
+    let subs = [("site_4101", a), ("Site-clerk-2025", p), ("123456", c.as_str())];
+    let v = h.replay_with("staff-login.json", &subs, None, 200, None).await;
+    let centre_token = services::staff_session::StaffToken::parse(v["token"].as_str().unwrap()).unwrap();
+    // Replaying the same code is refused (RFC 6238 §5.2: a code is good once).
+    h.replay_with("staff-login.json", &subs, None, 401, Some("TOTP_REUSED")).await;
+    let new = NewStaff {
+        account: "henan_admin".into(),
+        name: "河南考区管理员".into(),
+        role: Role::District,
+        area: "41".into(),
+        admin: true,
+        password: "Henan-admin-2025".into(),
+    };
+    let admin = h.staff.create(&centre_token, new).await.unwrap();
+    let (a, p, c) = login("henan_admin", "Henan-admin-2025", admin.secret_base32).await;
+    let v = h
+        .replay_with("staff-login.json", &[("site_4101", a), ("Site-clerk-2025", p), ("123456", &c)], None, 200, None)
+        .await;
+    h.token = Some(v["token"].as_str().unwrap().to_string());
+    let clerk = h.replay("staff-create.json", None, 201, None).await;
+    assert_eq!(clerk["staff"]["role"], "site");
+    h.replay("staff-create.json", None, 409, Some("STAFF_EXISTS")).await;
+    let list = h.replay("staff-list.json", None, 200, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "the admin and the clerk: {list}");
+    h.replay("staff-me.json", None, 200, None).await;
+    h.replay("staff-counts.json", None, 200, None).await;
+    // A district has no counter of its own to confirm at.
+    h.replay("staff-queue.json", None, 403, Some("NOT_PERMITTED")).await;
+    let admin_token = h.token.clone();
+    let secret = clerk["secret_base32"].as_str().unwrap().to_string();
+    let c = current_code(&secret, e2e::NOW).unwrap();
+    let v = h.replay_with("staff-login.json", &[("123456", &c)], None, 200, None).await;
+    h.token = Some(v["token"].as_str().unwrap().to_string());
+    let page = h.replay("staff-queue.json", None, 200, None).await;
+    assert_eq!(page["entries"], serde_json::json!([]));
+    h.replay("staff-find-by-code.json", None, 404, Some("CODE_NOT_FOUND")).await;
+    h.replay("staff-confirm-by-code.json", None, 404, Some("CODE_NOT_FOUND")).await;
+    h.replay("staff-get-application.json", None, 404, Some("NO_APPLICATION")).await;
+    h.replay("staff-decide.json", None, 404, Some("NO_APPLICATION")).await;
+    // A clerk manages no one and reads no audit trail.
+    h.replay("staff-list.json", None, 403, Some("NOT_PERMITTED")).await;
+    h.replay("staff-audit.json", None, 403, Some("NOT_PERMITTED")).await;
+    let clerk_token = h.token.clone();
+    h.token = admin_token;
+    let audit = h.replay("staff-audit.json", None, 200, None).await;
+    let actions: Vec<&str> =
+        audit["records"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    for seen in ["login", "create_staff", "find_by_code", "confirm", "view_application", "reject_site"] {
+        assert!(actions.contains(&seen), "{seen} not audited: {actions:?}");
+    }
+    let reset = h.replay("staff-reset-totp.json", None, 200, None).await;
+    assert_ne!(reset["secret_base32"], clerk["secret_base32"]);
+    let (admin_token, _) = (h.token.clone(), ());
+    h.token = clerk_token.clone();
+    h.replay("staff-me.json", None, 401, Some("STAFF_SESSION_REVOKED")).await;
+    h.token = admin_token;
+    let disabled = h.replay("staff-disable.json", None, 200, None).await;
+    assert_eq!(disabled["disabled"], true);
+    h.replay("staff-logout.json", None, 204, None).await;
+    h.replay("staff-me.json", None, 401, Some("STAFF_UNAUTHENTICATED")).await;
+}
+
 #[tokio::test]
 async fn events_with_the_placeholder_token_are_refused_not_crashed() {
     let h = Harness::new();
     for r in ROUTES.iter().filter(|r| r.auth) {
-        h.replay(r.event, None, 401, Some("UNAUTHENTICATED")).await;
+        let code = if r.function == Function::Review { "STAFF_UNAUTHENTICATED" } else { "UNAUTHENTICATED" };
+        h.replay(r.event, None, 401, Some(code)).await;
     }
 }
 
@@ -208,6 +299,7 @@ fn the_template_deploys_every_function_and_routes_every_path() {
         let function = match r.function {
             Function::Login => "LoginFunction",
             Function::Application => "ApplicationFunction",
+            Function::Review => "ReviewFunction",
         };
         assert_eq!(resource_of(i), Some(function), "{} {} routes to the wrong function", r.method, r.path);
     }

@@ -19,6 +19,8 @@ use utoipa::openapi::{
 pub enum Function {
     Login,
     Application,
+    /// Staff: sessions, queues, decisions, staff accounts, the audit trail.
+    Review,
 }
 
 impl Function {
@@ -26,6 +28,7 @@ impl Function {
         match self {
             Function::Login => "login",
             Function::Application => "application",
+            Function::Review => "review",
         }
     }
 }
@@ -64,6 +67,20 @@ pub enum RouteId {
     ChangeDistrict,
     GetForm,
     OpenApi,
+    StaffLogin,
+    StaffLogout,
+    StaffMe,
+    StaffQueue,
+    StaffCounts,
+    StaffFindByCode,
+    StaffConfirmByCode,
+    StaffGetApplication,
+    StaffDecide,
+    StaffCreate,
+    StaffList,
+    StaffDisable,
+    StaffResetTotp,
+    StaffAudit,
 }
 
 #[derive(Debug)]
@@ -462,6 +479,174 @@ pub const ROUTES: &[Route] = &[
         "get-form.json"
     ),
     route!(OpenApi, Application, "GET", "/openapi.json", "本文档", auth = false, None, None, 200, "openapi.json"),
+    route!(
+        StaffLogin,
+        Review,
+        "POST",
+        "/v1/staff/sessions",
+        "工作人员登录:账号、密码与动态口令 (TOTP)",
+        auth = false,
+        Some("StaffLoginRequest"),
+        Some("StaffSessionView"),
+        200,
+        "staff-login.json"
+    ),
+    route!(
+        StaffLogout,
+        Review,
+        "DELETE",
+        "/v1/staff/sessions/current",
+        "工作人员退出登录",
+        auth = true,
+        None,
+        None,
+        204,
+        "staff-logout.json"
+    ),
+    route!(
+        StaffMe,
+        Review,
+        "GET",
+        "/v1/staff/me",
+        "当前工作人员及其管辖范围",
+        auth = true,
+        None,
+        Some("StaffView"),
+        200,
+        "staff-me.json"
+    ),
+    route!(
+        StaffQueue,
+        Review,
+        "GET",
+        "/v1/staff/projects/{project}/queues/{stage}",
+        "工作队列:待确认 (R22, R41) 或待审核 (R24, R25),最早的在前",
+        auth = true,
+        None,
+        Some("QueuePageView"),
+        200,
+        "staff-queue.json"
+    ),
+    route!(
+        StaffCounts,
+        Review,
+        "GET",
+        "/v1/staff/projects/{project}/counts",
+        "各队列数量 (考区:按考点、报名点与阶段)",
+        auth = true,
+        None,
+        Some("QueueCountView"),
+        200,
+        "staff-counts.json"
+    ),
+    route!(
+        StaffFindByCode,
+        Review,
+        "GET",
+        "/v1/staff/projects/{project}/codes/{code}",
+        "按报名表验证码查找报名 (R22, R18)",
+        auth = true,
+        None,
+        Some("StaffApplicationView"),
+        200,
+        "staff-find-by-code.json"
+    ),
+    route!(
+        StaffConfirmByCode,
+        Review,
+        "POST",
+        "/v1/staff/projects/{project}/codes/{code}/confirm",
+        "按验证码现场确认 (R22, R34)",
+        auth = true,
+        None,
+        Some("StaffApplicationView"),
+        200,
+        "staff-confirm-by-code.json"
+    ),
+    route!(
+        StaffGetApplication,
+        Review,
+        "GET",
+        "/v1/staff/applications/{candidate}/{project}",
+        "查看报名信息、照片与材料 (记入审计)",
+        auth = true,
+        None,
+        Some("StaffApplicationView"),
+        200,
+        "staff-get-application.json"
+    ),
+    route!(
+        StaffDecide,
+        Review,
+        "POST",
+        "/v1/staff/applications/{candidate}/{project}/decisions",
+        "审核决定:报名点确认 (R42)、考点审核 (R24)、考区审核 (R25)",
+        auth = true,
+        Some("DecisionRequest"),
+        Some("StaffApplicationView"),
+        200,
+        "staff-decide.json"
+    ),
+    route!(
+        StaffCreate,
+        Review,
+        "POST",
+        "/v1/staff/accounts",
+        "创建工作人员账号 (中心:考区管理员;考区管理员:本考区工作人员)",
+        auth = true,
+        Some("NewStaffRequest"),
+        Some("EnrolmentView"),
+        201,
+        "staff-create.json"
+    ),
+    route!(
+        StaffList,
+        Review,
+        "GET",
+        "/v1/staff/accounts",
+        "本考区工作人员",
+        auth = true,
+        None,
+        Some("StaffView"),
+        200,
+        "staff-list.json"
+    ),
+    route!(
+        StaffDisable,
+        Review,
+        "POST",
+        "/v1/staff/accounts/{account}/disable",
+        "停用工作人员账号 (其会话立即失效)",
+        auth = true,
+        None,
+        Some("StaffView"),
+        200,
+        "staff-disable.json"
+    ),
+    route!(
+        StaffResetTotp,
+        Review,
+        "POST",
+        "/v1/staff/accounts/{account}/totp",
+        "重置动态口令 (其会话立即失效)",
+        auth = true,
+        None,
+        Some("EnrolmentView"),
+        200,
+        "staff-reset-totp.json"
+    ),
+    route!(
+        StaffAudit,
+        Review,
+        "GET",
+        "/v1/staff/audit",
+        "审计记录:本考区某日的工作人员操作",
+        auth = true,
+        None,
+        Some("AuditPageView"),
+        200,
+        "staff-audit.json"
+    ),
 ];
 
 /// Path parameters by name.
@@ -551,6 +736,19 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<ChangeDistrictRequest>(&mut s);
     add::<RegistrationForm>(&mut s);
     add::<ErrorBody>(&mut s);
+    add::<crate::staff::StaffLoginRequest>(&mut s);
+    add::<crate::staff::StaffSessionView>(&mut s);
+    add::<crate::staff::StaffView>(&mut s);
+    add::<crate::staff::QueuePageView>(&mut s);
+    add::<crate::staff::QueueEntryView>(&mut s);
+    add::<crate::staff::QueueCountView>(&mut s);
+    add::<crate::staff::StaffApplicationView>(&mut s);
+    add::<crate::staff::MaterialLink>(&mut s);
+    add::<crate::staff::DecisionRequest>(&mut s);
+    add::<crate::staff::NewStaffRequest>(&mut s);
+    add::<crate::staff::EnrolmentView>(&mut s);
+    add::<crate::staff::AuditPageView>(&mut s);
+    add::<crate::staff::AuditRecordView>(&mut s);
     // The page body depends on `{page}`: one of the six page inputs.
     let page_input = openapi::OneOfBuilder::new()
         .item(Ref::from_schema_name("SitePageInput"))
@@ -600,6 +798,11 @@ fn path_params(path: &str) -> Vec<openapi::path::Parameter> {
             let schema = match name {
                 "page" => schema.enum_values(Some(["site", "basic", "contact", "exam", "education", "work"])),
                 "kind" => schema.pattern(Some("^[a-z0-9_]{1,32}$")),
+                "stage" => schema.enum_values(Some(["confirm", "review"])),
+                "candidate" => schema.pattern(Some("^[0-9a-f]{32}$")),
+                // `parse_code`: the code's alphabet, either case (a clerk types what they read).
+                "code" => schema.pattern(Some("^[2-9A-HJ-NP-Za-hj-np-z]{10}$")),
+                "account" => schema.pattern(Some(crate::staff::STAFF_ACCOUNT_PATTERN)),
                 _ => schema.pattern(Some(CODE_PATTERN)),
             };
             ParameterBuilder::new()
@@ -611,6 +814,42 @@ fn path_params(path: &str) -> Vec<openapi::path::Parameter> {
         })
         .collect()
 }
+
+/// The query parameters a route reads, as the handlers check them.
+fn query_params(id: RouteId) -> Vec<openapi::path::Parameter> {
+    let string =
+        |pattern: &str| openapi::ObjectBuilder::new().schema_type(openapi::Type::String).pattern(Some(pattern));
+    let param = |name: &str, required: bool, schema: openapi::ObjectBuilder, desc: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(if required { openapi::Required::True } else { openapi::Required::False })
+            .description(Some(desc))
+            .schema(Some(schema))
+            .build()
+    };
+    match id {
+        RouteId::StaffQueue => vec![
+            param("after", false, string(QUEUE_POSITION_PATTERN), "上一页的 `next`"),
+            param(
+                "limit",
+                false,
+                openapi::ObjectBuilder::new().schema_type(openapi::Type::Integer).minimum(Some(1)).maximum(Some(100)),
+                "每页条数 (1–100,默认 50)",
+            ),
+        ],
+        RouteId::StaffList => vec![param("district", false, string(CODE_PATTERN), "考区 (中心账号必填)")],
+        RouteId::StaffAudit => vec![
+            param("day", true, string("^[0-9]{8}$"), "北京时间日期 YYYYMMDD"),
+            param("district", false, string(CODE_PATTERN), "考区 (中心账号查看某考区时)"),
+            param("after", false, string("^[A-Za-z0-9_-]{1,2048}$"), "上一页的 `next`"),
+        ],
+        _ => vec![],
+    }
+}
+
+/// A queue position (`next` of a page): `<12-digit unix seconds>#<candidate id>`.
+pub const QUEUE_POSITION_PATTERN: &str = "^[0-9]{12}#[0-9a-f]{32}$";
 
 /// The methods a concrete path has (for `Allow` on a 405), in the order of [`ROUTES`].
 pub fn allowed(segments: &[String]) -> Vec<&'static str> {
@@ -668,6 +907,8 @@ pub fn openapi() -> OpenApi {
                     | RouteId::ListSites
                     | RouteId::ListSpecialties
                     | RouteId::ListNotices
+                    | RouteId::StaffCounts
+                    | RouteId::StaffList
             );
             let schema: RefOr<Schema> = if list {
                 openapi::ArrayBuilder::new().items(Ref::from_schema_name(resp)).build().into()
@@ -679,8 +920,13 @@ pub fn openapi() -> OpenApi {
         op = op.response(r.status.to_string(), ok.build());
         op = op.response("4XX", error("请求被拒绝:code 为稳定的错误码,message 可直接展示"));
         op = op.response("5XX", error("系统繁忙"));
+        for p in query_params(r.id) {
+            op = op.parameter(p);
+        }
         if r.auth {
-            op = op.security(SecurityRequirement::new("session", Vec::<String>::new()));
+            // Staff and candidates hold different sessions: neither is accepted by the other's routes.
+            let scheme = if r.function == Function::Review { "staff_session" } else { "session" };
+            op = op.security(SecurityRequirement::new(scheme, Vec::<String>::new()));
         }
         let method = match r.method {
             "GET" => HttpMethod::Get,
@@ -696,6 +942,15 @@ pub fn openapi() -> OpenApi {
     let components = ComponentsBuilder::new()
         .schemas_from_iter(components())
         .security_scheme("session", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
+        .security_scheme(
+            "staff_session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("工作人员会话 (POST /v1/staff/sessions);考生会话不被接受"))
+                    .build(),
+            ),
+        )
         .build();
     OpenApiBuilder::new()
         .info(InfoBuilder::new().title("卫生资格/护士资格考试报名 API").version(env!("CARGO_PKG_VERSION")).description(

@@ -189,6 +189,15 @@ pub fn bearer(req: &Request) -> Result<SessionToken, Refusal> {
     SessionToken::parse(t.trim()).ok_or_else(unauthorized)
 }
 
+/// The staff session token from `Authorization: Bearer …`, shape-checked: a candidate's token
+/// is not one (and a staff token is not a candidate's: each side's routes refuse the other's).
+pub fn staff_bearer(req: &Request) -> Result<services::staff_session::StaffToken, Refusal> {
+    let unauth = services::staff_session::staff_unauthenticated;
+    let h = req.headers().get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(unauth)?;
+    let t = h.strip_prefix("Bearer ").ok_or_else(unauth)?;
+    services::staff_session::StaffToken::parse(t.trim()).ok_or_else(unauth)
+}
+
 /// The candidate a bearer token claims to be; proven by the service's read.
 pub fn candidate(req: &Request) -> Result<Principal, Refusal> {
     Ok(Principal::Candidate(bearer(req)?))

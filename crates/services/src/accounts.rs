@@ -3,11 +3,10 @@
 //! conditional; sessions are table items so logout revokes them.
 
 use crate::limits::{self, LOGIN_FAILURES, LOGIN_FAILURES_PER_SOURCE, REGISTRATIONS_PER_SOURCE, UPLOAD_TICKETS};
+use crate::password::{hash_password, verify_password};
 use crate::photo::{accept_photo, upload_policy, upload_prefix};
 use crate::ports::{Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, ObjectStore, UploadTicket, WechatLogin};
 use crate::session::{SESSION_HOURS, SessionToken, check_session, session_item};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use serde_json::json;
 use shared::domain::account::{
     Candidate, DegreeRecord, MAX_DEGREES, PhotoRef, check_password_policy, parse_account_name,
@@ -63,24 +62,6 @@ pub struct FaceAttempt {
 /// How long a face attempt may be finished: the provider's own verify_id lifetime, capped so a
 /// forgotten attempt can't be finished hours later from another screen.
 const FACE_ATTEMPT_SECS: i64 = 600;
-
-/// Argon2id at the OWASP minimum (m = 19 MiB, t = 2, p = 1).
-fn argon2() -> Result<Argon2<'static>, Refusal> {
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(|_| Refusal::internal())?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-fn hash_password(password: &str) -> Result<String, Refusal> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|_| Refusal::internal())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| Refusal::internal())?;
-    Ok(argon2()?.hash_password(password.as_bytes(), &salt).map_err(|_| Refusal::internal())?.to_string())
-}
-
-fn verify_password(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return false };
-    argon2().is_ok_and(|a| a.verify_password(password.as_bytes(), &parsed).is_ok())
-}
 
 fn bad_credentials() -> Refusal {
     Refusal::new(Kind::Unauthorized, "BAD_CREDENTIALS", "账号或密码错误")

@@ -3,10 +3,12 @@
 //! session included), check the principal's reach ([`crate::principal::authorise`]), the pure
 //! `decide`, and one conditional transaction with the events. Two writers can't both win.
 
+use crate::audit::AuditRecord;
 use crate::photo::{accept_photo, pin_jpeg, upload_policy, upload_prefix};
 use crate::ports::{Clock, ObjectStore, UploadPolicy, UploadTicket};
-use crate::principal::{Principal, authorise, reaches};
+use crate::principal::{Principal, Staff, authorise, reaches};
 use crate::session::{check_session, unauthorized};
+use crate::staff_session::resolve;
 use shared::domain::account::Candidate;
 use shared::domain::application::{
     Application, ApplicationPhoto, Command, Ctx, Material, PageInput, Pages, PhotoSource, UploadFor, Warning, decide_on,
@@ -17,7 +19,7 @@ use shared::error::Refusal;
 use shared::reference::{District, Project, Proof, Reference};
 use std::sync::Arc;
 use store::layout::application_writes;
-use store::{Key, StoreError, Table, Versioned, decode, keys};
+use store::{Key, StoreError, Table, Versioned, Write, decode, keys};
 
 /// The ports the application service uses (what the `application` function composes).
 #[derive(Clone)]
@@ -70,6 +72,10 @@ pub struct Loaded {
     pub candidate: Versioned<Candidate>,
     pub app: Option<Versioned<Application>>,
     pub last_year: Option<LastYear>,
+    /// Who asked, resolved: a staff token read in the same batch becomes `Principal::Staff`.
+    pub principal: Principal,
+    /// A staff session's idle-clock write, when due (sent with the request's own write).
+    pub touch: Option<Write>,
 }
 
 impl Loaded {
@@ -84,6 +90,8 @@ pub struct Outcome {
     /// Last year's pages the candidate has not confirmed yet (R32).
     pub carried_over: Pages,
     pub warnings: Vec<Warning>,
+    /// The candidate read with it (staff views show who the application is).
+    pub candidate: Candidate,
 }
 
 /// What an upload ticket is for.
@@ -142,7 +150,13 @@ impl Applications {
 
     /// The candidate and the application in one round trip; a candidate's session is read in
     /// the same batch and checked before anything else is looked at.
-    async fn load(&self, principal: &Principal, target: &Target, last_year: bool) -> Result<Loaded, Refusal> {
+    async fn load(
+        &self,
+        principal: &Principal,
+        target: &Target,
+        last_year: bool,
+        action: &str,
+    ) -> Result<Loaded, Refusal> {
         let project = self.project(&target.project)?;
         let cid = target.candidate_id.as_str();
         let mut wanted: Vec<Key> = vec![keys::candidate(cid), keys::application(cid, project.id.as_str())];
@@ -150,31 +164,90 @@ impl Applications {
             // Candidate ids derive from the ID document, so last year's record is addressable too.
             wanted.push(keys::history(project.kind, cid, project.year - 1));
         }
-        if let Principal::Candidate(token) = principal {
-            wanted.push(token.key());
+        match principal {
+            Principal::Candidate(token) => wanted.push(token.key()),
+            Principal::StaffToken(token) => wanted.extend(token.keys()),
+            _ => {}
         }
         let got = self.table.get_many(&wanted).await?;
-        if let Principal::Candidate(token) = principal {
-            check_session(got.last().and_then(Option::as_ref), token, self.clock.now())?;
-        }
+        let n = got.len();
+        let (resolved, touch) = match principal {
+            Principal::Candidate(token) => {
+                check_session(got[n - 1].as_ref(), token, self.clock.now())?;
+                (principal.clone(), None)
+            }
+            Principal::StaffToken(token) => {
+                let r = resolve(token, got[n - 2].as_ref(), got[n - 1].as_ref(), self.clock.now())?;
+                (Principal::Staff(r.staff), r.touch)
+            }
+            _ => (principal.clone(), None),
+        };
         let candidate = match &got[0] {
             Some(item) => decode(item)?,
             // A live session always has its candidate; staff may name one that doesn't exist.
             None if matches!(principal, Principal::Candidate(_)) => return Err(Refusal::internal()),
-            None => return Err(Refusal::not_found("NO_APPLICATION", "报名信息不存在")),
+            None => {
+                if let Principal::Staff(s) = &resolved {
+                    self.audit_refusal(s, action, target, None, "NO_APPLICATION").await;
+                }
+                return Err(crate::principal::not_found());
+            }
         };
         let app = got[1].as_ref().map(decode).transpose()?;
         let last_year =
             if last_year { got[2].as_ref().map(decode::<LastYear>).transpose()?.map(|v| v.value) } else { None };
-        Ok(Loaded { candidate, app, last_year })
+        Ok(Loaded { candidate, app, last_year, principal: resolved, touch })
     }
 
-    /// Read an application the principal reaches (one round trip).
+    /// Read an application the principal reaches (one round trip; for staff, the view is
+    /// audited before anything is shown, so a second one).
     pub async fn read(&self, principal: &Principal, target: &Target) -> Result<Loaded, Refusal> {
-        let loaded = self.load(principal, target, false).await?;
-        reaches(principal, &target.candidate_id, loaded.app.as_ref().map(|a| &a.value))?;
-        loaded.app()?;
+        self.read_for(principal, target, "view_application").await
+    }
+
+    /// [`Self::read`], with the audit trail naming what staff looked at (`action`).
+    pub async fn read_for(&self, principal: &Principal, target: &Target, action: &str) -> Result<Loaded, Refusal> {
+        let mut loaded = self.load(principal, target, false, action).await?;
+        let app = loaded.app.as_ref().map(|a| &a.value);
+        let checked = reaches(&loaded.principal, &target.candidate_id, app).and_then(|()| loaded.app().map(|_| ()));
+        if let Principal::Staff(s) = &loaded.principal {
+            let area = app.map(|a| a.district.as_str().to_string());
+            match &checked {
+                Ok(()) => {
+                    let rec = self.audit_record(s, action, target, "ok");
+                    let mut writes = vec![crate::audit::write(area.as_deref().unwrap_or(s.audit_area()), &rec)?];
+                    writes.extend(loaded.touch.take());
+                    self.table.transact(writes).await?;
+                }
+                Err(e) => self.audit_refusal(s, action, target, area.as_deref(), e.code).await,
+            }
+        }
+        checked?;
         Ok(loaded)
+    }
+
+    fn audit_record(&self, s: &Staff, action: &str, target: &Target, outcome: &str) -> AuditRecord {
+        AuditRecord {
+            staff: s.id.clone(),
+            role: format!("{:?}", s.role).to_lowercase(),
+            action: action.to_string(),
+            target: Some(format!("{}/{}", target.candidate_id, target.project)),
+            outcome: outcome.to_string(),
+            at: self.clock.now(),
+        }
+    }
+
+    /// A refused staff action is recorded too; on its own write, after the refusal, so a
+    /// failure here is logged and the refusal still answered.
+    async fn audit_refusal(&self, s: &Staff, action: &str, target: &Target, area: Option<&str>, code: &str) {
+        let rec = self.audit_record(s, action, target, code);
+        let written = match crate::audit::item(area.unwrap_or(s.audit_area()), &rec) {
+            Ok(item) => self.table.put(item, store::Cond::NotExists).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, staff = %s.id, action, "audit record of a refusal not written");
+        }
     }
 
     /// The one loop every change takes: load, turn the intent into a command, authorise,
@@ -190,9 +263,30 @@ impl Applications {
         if !matches!(intent, Intent::Command(_)) {
             authorise_own(principal, &target.candidate_id)?;
         }
-        let loaded = self.load(principal, target, creating).await?;
+        let action = match &intent {
+            Intent::Command(cmd) => command_name(cmd),
+            _ => "change",
+        };
+        let mut loaded = self.load(principal, target, creating, action).await?;
+        let result = self.decide_and_write(&mut loaded, target, intent, creating).await;
+        if let (Principal::Staff(s), Err(e)) = (&loaded.principal, &result) {
+            let area = loaded.app.as_ref().map(|a| a.value.district.as_str().to_string());
+            self.audit_refusal(s, action, target, area.as_deref(), e.code).await;
+        }
+        result
+    }
+
+    async fn decide_and_write(
+        &self,
+        loaded: &mut Loaded,
+        target: &Target,
+        intent: Intent,
+        creating: bool,
+    ) -> Result<Outcome, Refusal> {
+        let principal = loaded.principal.clone();
+        let principal = &principal;
         let current = loaded.app.as_ref().map(|a| &a.value);
-        let cmd = self.command(&loaded, target, intent).await?;
+        let cmd = self.command(loaded, target, intent).await?;
         authorise(principal, &target.candidate_id, current, &cmd)?;
         let now = self.clock.now();
         let project = self.project(&target.project)?;
@@ -222,11 +316,23 @@ impl Applications {
         // The district may have changed (R19): index attributes follow the new one.
         let (project, district) = self.context(&new)?;
         let prev = loaded.app.as_ref().map(|a| a.ver);
-        let writes = application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
+        let mut writes =
+            application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
+        if let Principal::Staff(s) = principal {
+            // The record of a decision rides in the decision's own transaction.
+            let rec = self.audit_record(s, command_name(&cmd), target, "ok");
+            writes.push(crate::audit::write(new.district.as_str(), &rec)?);
+            writes.extend(loaded.touch.take());
+        }
         match self.table.transact(writes).await {
             Ok(()) => {
                 let carried_over = new.carried_over(&loaded.candidate.value);
-                Ok(Outcome { app: new, carried_over, warnings: decision.warnings })
+                Ok(Outcome {
+                    app: new,
+                    carried_over,
+                    warnings: decision.warnings,
+                    candidate: loaded.candidate.value.clone(),
+                })
             }
             Err(StoreError::Conflict { .. }) if creating => {
                 Err(Refusal::conflict("APPLICATION_EXISTS", "已报名该考试项目"))
@@ -303,7 +409,7 @@ impl Applications {
         what: Upload,
     ) -> Result<UploadTicket, Refusal> {
         authorise_own(principal, &target.candidate_id)?;
-        let loaded = self.load(principal, target, false).await?;
+        let loaded = self.load(principal, target, false, "upload_ticket").await?;
         let app = &loaded.app()?.value;
         let cid = &target.candidate_id;
         // Only where the upload can be used, by the rules that will decide on it: a photo while
@@ -326,6 +432,30 @@ impl Applications {
             ),
         };
         Ok(self.objects.upload_url(&key, &policy, now).await?)
+    }
+}
+
+/// The audit trail's name for a command.
+pub fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Create { .. } => "create",
+        Command::Agree { .. } => "agree",
+        Command::SavePage(_) => "save_page",
+        Command::ChoosePhoto(_) => "choose_photo",
+        Command::AddMaterial(_) => "add_material",
+        Command::CompleteMaterials => "complete_materials",
+        Command::Submit { .. } => "submit",
+        Command::Withdraw => "withdraw",
+        Command::ChangeDistrict { .. } => "change_district",
+        Command::Confirm { .. } => "confirm",
+        Command::ApproveConfirmation => "approve_confirmation",
+        Command::RejectConfirmation { .. } => "reject_confirmation",
+        Command::ApproveSite => "approve_site",
+        Command::RejectSite { .. } => "reject_site",
+        Command::ApproveDistrict => "approve_district",
+        Command::RejectDistrict { .. } => "reject_district",
+        Command::RecordPayment { .. } => "record_payment",
+        Command::Lapse => "lapse",
     }
 }
 

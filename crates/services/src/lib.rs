@@ -7,13 +7,19 @@
 #[cfg(feature = "accounts")]
 pub mod accounts;
 pub mod applications;
+pub mod audit;
 pub mod config;
 pub mod history_import;
 pub mod limits;
+#[cfg(any(feature = "accounts", feature = "staff"))]
+pub mod password;
 pub mod photo;
 pub mod ports;
 pub mod principal;
 pub mod secret;
 pub mod session;
+#[cfg(feature = "staff")]
+pub mod staff;
+pub mod staff_session;
 
 pub use principal::Principal;

@@ -13,8 +13,11 @@ pub enum Principal {
     /// A candidate, proven by their session. The session is read in the same round trip as the
     /// data it guards, inside the service (one read per request), not by the edge beforehand.
     Candidate(SessionToken),
-    /// Staff, authenticated by the staff edge before the call.
+    /// Staff, authenticated (a session resolved: [`crate::staff_session::resolve`]).
     Staff(Staff),
+    /// Staff, as the bearer token claims: resolved by the service in the same round trip as the
+    /// data it guards, like a candidate's session.
+    StaffToken(crate::staff_session::StaffToken),
     /// The system itself: the deadline sweep, or the payment provider after its signature was
     /// verified at the edge.
     System(SystemActor),
@@ -25,10 +28,23 @@ pub struct Staff {
     pub id: String,
     pub role: Role,
     pub scope: Scope,
+    /// Manages the staff of its area (district admins, the centre).
+    pub admin: bool,
+    /// The district the scope lies in; `None` for the centre.
+    pub district: Option<DistrictCode>,
+}
+
+impl Staff {
+    /// Where this account's own audit records are filed.
+    pub fn audit_area(&self) -> &str {
+        self.district.as_ref().map_or(crate::audit::CENTRE, |d| d.as_str())
+    }
 }
 
 /// What a staff account does (DOMAIN: actors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 报名点: online confirmation (R41, R42).
     Point,
@@ -73,6 +89,8 @@ impl Principal {
                 Role::Site => Actor::SiteStaff(s.id.clone()),
                 Role::District | Role::Centre => Actor::DistrictStaff(s.id.clone()),
             },
+            // Never written: a token is resolved before anything is decided.
+            Principal::StaffToken(t) => Actor::DistrictStaff(t.account.clone()),
             Principal::System(SystemActor::Sweep) => Actor::Scheduler,
             Principal::System(SystemActor::PaymentProvider) => Actor::PaymentProvider,
         }
@@ -116,6 +134,11 @@ fn out_of_scope() -> Refusal {
     Refusal::new(Kind::Forbidden, "OUT_OF_SCOPE", "该报名不在您的管辖范围内")
 }
 
+/// Staff outside their scope get exactly what a missing application gets: no existence oracle.
+pub fn not_found() -> Refusal {
+    Refusal::not_found("NO_APPLICATION", "报名信息不存在")
+}
+
 /// Whether `principal` reaches the application of candidate `candidate_id` (`app`, if it
 /// exists yet) at all — for reads and commands alike.
 pub fn reaches(principal: &Principal, candidate_id: &str, app: Option<&Application>) -> Result<(), Refusal> {
@@ -124,8 +147,9 @@ pub fn reaches(principal: &Principal, candidate_id: &str, app: Option<&Applicati
         // Keys are built from the session's own id, so this is defence in depth.
         Principal::Candidate(_) => Err(out_of_scope()),
         Principal::System(_) => Ok(()),
+        Principal::StaffToken(_) => Err(crate::staff_session::staff_unauthenticated()),
         Principal::Staff(s) => {
-            let Some(app) = app else { return Err(out_of_scope()) };
+            let Some(app) = app else { return Err(not_found()) };
             let site = app.pages.site.as_ref();
             let within = match &s.scope {
                 Scope::Centre => true,
@@ -133,7 +157,7 @@ pub fn reaches(principal: &Principal, candidate_id: &str, app: Option<&Applicati
                 Scope::Site(code) => site.is_some_and(|p| p.site == *code),
                 Scope::Point(code) => site.and_then(|p| p.point.as_ref()).is_some_and(|p| p == code),
             };
-            if within { Ok(()) } else { Err(out_of_scope()) }
+            if within { Ok(()) } else { Err(not_found()) }
         }
     }
 }

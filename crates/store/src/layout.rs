@@ -15,6 +15,10 @@
 //! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get: the payment callback (payment work) |
 //! | rate counter      | `LIMIT#<scope>#<subject>` | `W#<window start>`            | atomic bounded count (`Table::count`); `ttl` ends it with its window |
 //! | login lock        | `LOCK#<account>`          | `LOGIN`                       | get, in the same batch as the account name; `ttl` when it ends |
+//! | staff account     | `STAFF#<account>`         | `STAFF`                       | get, in the same batch as the staff session (disabling ends every session at once) |
+//! | staff session     | `SSESS#<sha256(token)>`   | `SSESS`                       | get, in the same batch as the data it guards |
+//! | staff login lock  | `LOCK#STAFF#<account>`    | `LOGIN`                       | get, in the same batch as the staff account |
+//! | audit record      | `AUDIT#<district>#<day>`  | `<unix ms>#<staff>#<random>`  | query: a district's staff actions of one day (`CENTRE` for the centre's); `ttl` ≥ 13 months |
 //!
 //! Sparse global indexes on the application item — an item is in an index only while it has
 //! that index's two attributes, so leaving a state removes it from the index in the same write:
@@ -23,6 +27,7 @@
 //! |-------|----|----|-------|
 //! | gsi1  | `VCODE#<code>` | `APP` | submitted with a live code: site confirmation by the code on the form (R22); a withdrawn or replaced code finds nothing (R18, R20) |
 //! | gsi2  | `Q#<project>#CONFIRM#<point>` | `<since>#<cid>` | submitted in an online-confirmation district: the registration point's queue (R41, R42) |
+//! | gsi2  | `Q#<project>#ARRIVE#<site>` | `<since>#<cid>` | submitted, not auto-confirmed, in a site-confirmation district: the site's "to confirm" list (R22, R34) |
 //! | gsi2  | `Q#<project>#SITE#<site>` | `<since>#<cid>` | confirmed: the site's review queue (R24) |
 //! | gsi2  | `Q#<project>#DISTRICT#<district>#<shard>` | `<since>#<cid>` | site-approved: the district's review queue (R24, R25) |
 //! | gsi3  | `DUE#<project>#<district>#<shard>` | `<deadline>#<cid>` | waiting on a deadline it can lapse at: the sweep (R23, R31, R42) |
@@ -106,6 +111,27 @@ pub mod keys {
     pub fn confirm_queue(project: &str, point: &str) -> String {
         format!("Q#{project}#CONFIRM#{point}")
     }
+    /// gsi2: a site's "to confirm" list: submitted forms the candidate brings to the counter.
+    pub fn arrive_queue(project: &str, site: &str) -> String {
+        format!("Q#{project}#ARRIVE#{site}")
+    }
+    /// A staff account (account names are lower-case already).
+    pub fn staff(account: &str) -> Key {
+        Key::new(format!("STAFF#{account}"), "STAFF")
+    }
+    /// A staff session, by the hash of its token (the token is never stored).
+    pub fn staff_session(token: &str) -> Key {
+        let digest = Sha256::digest(token.as_bytes());
+        Key::new(format!("SSESS#{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()), "SSESS")
+    }
+    /// The login lock of a staff account (apart from candidates' account names).
+    pub fn staff_lock(account: &str) -> Key {
+        Key::new(format!("LOCK#STAFF#{account}"), "LOGIN")
+    }
+    /// One day (Beijing, `YYYYMMDD`) of a district's audit trail; `CENTRE` for the centre's own.
+    pub fn audit_day(area: &str, day: &str) -> String {
+        format!("AUDIT#{area}#{day}")
+    }
     /// gsi2: a site's review queue.
     pub fn site_queue(project: &str, site: &str) -> String {
         format!("Q#{project}#SITE#{site}")
@@ -146,6 +172,10 @@ pub fn index_attrs(app: &Application, project: &Project, district: &District) ->
     let queue = match app.status {
         Status::Submitted if district.online_confirmation && !app.auto_confirmed => {
             app.pages.site.as_ref().and_then(|s| s.point.as_ref()).map(|pt| keys::confirm_queue(p, pt.as_str()))
+        }
+        // R22, R34: waiting for the candidate to bring the form to the counter.
+        Status::Submitted if !app.auto_confirmed => {
+            app.pages.site.as_ref().map(|s| keys::arrive_queue(p, s.site.as_str()))
         }
         Status::Confirmed => app.pages.site.as_ref().map(|s| keys::site_queue(p, s.site.as_str())),
         Status::SiteApproved => Some(keys::district_queue(p, app.district.as_str(), shard(cid))),

@@ -987,6 +987,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             if app.status != Status::Confirmed {
                 return Err(state("NOT_AWAITING_SITE_REVIEW", "该报名不在考点审核阶段"));
             }
+            review_open(ctx)?;
             Ok(Decision::one(match cmd {
                 Command::RejectSite { reason } => Event::SiteRejected { reason: reason_text(reason)? },
                 _ => Event::SiteApproved,
@@ -996,6 +997,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             if app.status != Status::SiteApproved {
                 return Err(state("NOT_AWAITING_DISTRICT_REVIEW", "该报名不在考区审核阶段"));
             }
+            review_open(ctx)?;
             Ok(Decision::one(match cmd {
                 Command::RejectDistrict { reason } => Event::DistrictRejected { reason: reason_text(reason)? },
                 _ => Event::DistrictApproved,
@@ -1043,6 +1045,14 @@ pub fn payment_quote(app: &Application, ctx: &Ctx<'_>) -> Result<Fen, Refusal> {
         return Err(Refusal::rule("USE_PC_PAYMENT", "本考区尚未开通手机缴费,请使用电脑登录考生管理平台缴费"));
     }
     app.amount_due(ctx.project).ok_or_else(Refusal::internal)
+}
+
+/// R24, R25: reviews end at the district's review deadline (the schedule says when).
+fn review_open(ctx: &Ctx<'_>) -> Result<(), Refusal> {
+    if ctx.now > ctx.project.schedule(&ctx.district.code).review_deadline {
+        return Err(state("REVIEW_CLOSED", "资格审核已结束"));
+    }
+    Ok(())
 }
 
 fn reason_text(reason: &str) -> Result<String, Refusal> {

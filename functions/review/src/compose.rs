@@ -1,0 +1,29 @@
+//! The `review` function's composition root: DynamoDB (applications, staff, sessions, the audit
+//! trail) and S3 (signed download URLs of photos and proofs), from the variables
+//! `infra/template.yaml` sets. No secret, no WeChat, no queue. A missing or malformed variable
+//! stops the cold start, naming it.
+
+use aws_adapters::Aws;
+use aws_adapters::dynamo::DynamoTable;
+use aws_adapters::s3::S3Objects;
+use services::applications::Applications;
+use services::config::{ConfigError, Env};
+use services::ports::{Clock, SystemClock};
+use services::staff::StaffService;
+use shared::reference::Reference;
+use std::sync::Arc;
+
+/// Build the function's service from `env`, on the wall clock.
+pub async fn from_env(env: &Env) -> Result<StaffService, ConfigError> {
+    build(env, Arc::new(SystemClock)).await
+}
+
+/// The same, on a given clock (tests drive the shipped exam year's dates).
+pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<StaffService, ConfigError> {
+    let aws = Aws::from_env(env)?;
+    let table = Arc::new(DynamoTable::from_env(&aws, env).await?);
+    let objects = Arc::new(S3Objects::from_env(&aws, env)?);
+    let reference = Arc::new(Reference::load_default()?);
+    let apps = Applications { table: table.clone(), objects, clock: clock.clone(), reference: reference.clone() };
+    Ok(StaffService { table, clock, reference, apps })
+}
