@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod counting;
+pub mod desk;
 pub mod runtime_api;
 pub mod stack;
 pub mod steps;
@@ -196,4 +197,29 @@ impl TestApp {
             self.call("POST", "/v1/account/wechat", Some(token), Some(json!({"code": format!("local-{who}")}))).await;
         assert_eq!(status, 200, "{v}");
     }
+}
+
+/// Every end-to-end test runs twice: on the embedded store and on the AWS backend (moto).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app_on($crate::On::Sqlite).await).await
+                }
+            )*
+        }
+        mod dynamodb {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app_on($crate::On::Moto).await).await
+                }
+            )*
+        }
+    };
 }

@@ -5,7 +5,7 @@
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use e2e::{LI, On, PASSWORD, TestApp, WANG, ZHANG, ZHAO, spawn_app_on};
+use e2e::{LI, On, PASSWORD, TestApp, WANG, ZHANG, ZHAO};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -767,31 +767,7 @@ async fn dynamodb_a_throttled_write_answers_503_and_leaves_nothing_behind() {
     a_throttled_write_answers_503_and_leaves_nothing_behind(On::Moto).await
 }
 
-/// Every journey test runs twice: on the embedded store and on the AWS backend (moto).
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(spawn_app_on(On::Sqlite).await).await
-                }
-            )*
-        }
-        mod dynamodb {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(spawn_app_on(On::Moto).await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+e2e::on_both_backends!(
     the_candidate_path_costs_one_round_trip_per_read_and_at_most_two_per_write,
     a_stale_write_loses_to_the_write_that_came_first,
     a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits,

@@ -26,8 +26,12 @@ fn index_membership_follows_the_state_and_leaves_with_it() {
     w.run(&mut app, Command::Submit { code: "CODE000001".into() });
     assert_eq!(
         indexes(&app),
-        vec![("gsi1pk".into(), "VCODE#CODE000001".into()), ("gsi3pk".into(), format!("DUE#2025-health#41#{shard}")),],
-        "R22 findable by code; R23 due at the confirmation deadline"
+        vec![
+            ("gsi1pk".into(), "VCODE#CODE000001".into()),
+            ("gsi2pk".into(), "Q#2025-health#ARRIVE#4101".into()),
+            ("gsi3pk".into(), format!("DUE#2025-health#41#{shard}")),
+        ],
+        "R22 findable by code and on the site's to-confirm list; R23 due at the confirmation deadline"
     );
     w.run(&mut app, Command::Withdraw);
     assert!(indexes(&app).is_empty(), "R20: withdrawn leaves the code index and the sweep");

@@ -951,6 +951,10 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             Ok(Decision::one(Event::DistrictChanged { from: app.district.clone(), to: district.clone() }))
         }
         Command::Confirm { code } => {
+            // R41, R42: online-confirmation districts confirm at the registration point's queue.
+            if ctx.district.online_confirmation {
+                return Err(state("ONLINE_CONFIRMATION", "本考区为线上确认,请在报名点队列中审核"));
+            }
             if app.status != Status::Submitted || app.auto_confirmed {
                 return Err(state("NOT_AWAITING_CONFIRMATION", "该报名不在待确认状态"));
             }

@@ -1,0 +1,63 @@
+//! The staff side's steps, shared by the end-to-end tests and the queue bench: the first centre
+//! admin (as the command-line tool makes it), staff accounts created over HTTP by their admins,
+//! and logins with the code an authenticator app would show.
+
+use crate::TestApp;
+use serde_json::{Value, json};
+use services::staff::current_code;
+
+/// One staff password for every test account (meets the complexity policy).
+pub const STAFF_PASSWORD: &str = "Staff-pass-2025";
+
+/// Log a staff account in with its TOTP key (base32), at the app's clock. Each code is good
+/// once: a second login of the same account needs the clock moved past the step.
+pub async fn login(app: &TestApp, account: &str, secret: &str) -> String {
+    let code = current_code(secret, services::ports::Clock::now(app.clock.as_ref())).expect("base32 key");
+    let body = json!({"account": account, "password": STAFF_PASSWORD, "totp": code});
+    let (s, v) = app.call("POST", "/v1/staff/sessions", None, Some(body)).await;
+    assert_eq!(s, 200, "staff login {account}: {v}");
+    v["token"].as_str().expect("token").to_string()
+}
+
+/// The centre's first admin, made as `staff-admin bootstrap` makes it; logged in.
+pub async fn centre(app: &TestApp) -> String {
+    let e = app
+        .running
+        .deps
+        .staff
+        .bootstrap_centre("centre_admin", "中心管理员", STAFF_PASSWORD)
+        .await
+        .expect("bootstrap the centre admin");
+    login(app, "centre_admin", &e.secret_base32).await
+}
+
+/// Create an account as `admin` (over HTTP) and log it in; returns (token, base32 key).
+pub async fn create(
+    app: &TestApp,
+    admin: &str,
+    account: &str,
+    role: &str,
+    area: &str,
+    is_admin: bool,
+) -> (String, String) {
+    let body = json!({"account": account, "name": "测试工作人员", "role": role, "area": area, "admin": is_admin,
+                      "password": STAFF_PASSWORD});
+    let (s, v) = app.call("POST", "/v1/staff/accounts", Some(admin), Some(body)).await;
+    assert_eq!(s, 201, "create {account}: {v}");
+    let secret = v["secret_base32"].as_str().expect("secret").to_string();
+    (login(app, account, &secret).await, secret)
+}
+
+/// A staff call: `(status, body)`.
+pub async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    app.call("GET", path, Some(token), None).await
+}
+
+/// A decision on one application.
+pub async fn decide(app: &TestApp, token: &str, cid: &str, decision: &str, reason: Option<&str>) -> (u16, Value) {
+    let mut body = json!({"decision": decision});
+    if let Some(r) = reason {
+        body["reason"] = json!(r);
+    }
+    app.call("POST", &format!("/v1/staff/applications/{cid}/2025-health/decisions"), Some(token), Some(body)).await
+}
