@@ -95,3 +95,14 @@ pub async fn secret(name_prefix: &str, value: &str) -> String {
         .expect("create secret on moto");
     out.arn.expect("secret arn")
 }
+
+/// A plain GET (a presigned S3 URL on moto): status and body bytes.
+pub async fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = hyper::Request::get(url).body(http_body_util::Full::new(bytes::Bytes::new())).expect("request");
+    let resp = client.request(req).await.expect("server answers");
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.expect("body").to_bytes().to_vec())
+}

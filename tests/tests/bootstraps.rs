@@ -62,14 +62,32 @@ async fn the_release_bootstraps_serve_a_new_candidate_from_the_templates_environ
     let create = json!({"project": "2025-health", "district": "41"});
     let (s, v) = application.call("POST", "/v1/applications", Some(&token), Some(create)).await;
     assert_eq!((s, v["code"].as_str()), (409, Some("REGISTRATION_CLOSED")), "{v}");
+
+    // The review function: a staff account (made in the table, as the command-line tool does),
+    // logged in with password and the TOTP code of the wall clock; a candidate's session is not
+    // a staff session.
+    let review = Bootstrap::start("review", &bootstrap("review"), &stack.env("ReviewFunction")).await;
+    let env = services::config::Env::Map(stack.env("ReviewFunction"));
+    let desk = review::compose::build(&env, std::sync::Arc::new(services::ports::SystemClock)).await.unwrap();
+    let e = desk.bootstrap_centre("centre_admin", "中心管理员", "Staff-pass-2025").await.unwrap();
+    let totp = services::staff::current_code(&e.secret_base32, time::OffsetDateTime::now_utc()).unwrap();
+    let body = json!({"account": "centre_admin", "password": "Staff-pass-2025", "totp": totp});
+    let (s, v) = review.call("POST", "/v1/staff/sessions", None, Some(body)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = review.call("GET", "/v1/staff/me", v["token"].as_str(), None).await;
+    assert_eq!((s, v["role"].as_str()), (200, Some("centre")), "{v}");
+    let (s, v) = review.call("GET", "/v1/staff/me", Some(&token), None).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("STAFF_UNAUTHENTICATED")), "{v}");
 }
 
 #[tokio::test]
 async fn a_release_bootstrap_without_its_configuration_fails_its_cold_start_naming_the_variable() {
     let stack = Stack::new().await;
-    for (function, binary, var) in
-        [("LoginFunction", "login", "WECHAT_APP_SECRET_ARN"), ("ApplicationFunction", "application", "TABLE_NAME")]
-    {
+    for (function, binary, var) in [
+        ("LoginFunction", "login", "WECHAT_APP_SECRET_ARN"),
+        ("ApplicationFunction", "application", "TABLE_NAME"),
+        ("ReviewFunction", "review", "BUCKET_NAME"),
+    ] {
         let mut env = stack.env(function);
         env.remove(var);
         let (status, said) = Bootstrap::start(binary, &bootstrap(binary), &env).await.failed_init().await;

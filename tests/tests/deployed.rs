@@ -39,6 +39,7 @@ fn answer(resp: lambda_http::Response<Body>) -> (u16, Value) {
 struct Functions {
     login: services::accounts::Accounts,
     application: services::applications::Applications,
+    review: services::staff::StaffService,
 }
 
 impl Functions {
@@ -47,8 +48,22 @@ impl Functions {
         let clock = Arc::new(ManualClock::new(e2e::NOW));
         let login = login::compose::build(&Env::Map(stack.env("LoginFunction")), clock.clone()).await.unwrap();
         let application =
-            application::compose::build(&Env::Map(stack.env("ApplicationFunction")), clock).await.unwrap();
-        Functions { login, application }
+            application::compose::build(&Env::Map(stack.env("ApplicationFunction")), clock.clone()).await.unwrap();
+        let review = review::compose::build(&Env::Map(stack.env("ReviewFunction")), clock).await.unwrap();
+        Functions { login, application, review }
+    }
+
+    async fn staff(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        answer(review::handle(&self.review, request(method, path, token, body)).await)
+    }
+
+    /// Log a staff account in with the code its authenticator would show now.
+    async fn staff_login(&self, account: &str, password: &str, secret: &str) -> String {
+        let totp = services::staff::current_code(secret, e2e::NOW).unwrap();
+        let body = json!({"account": account, "password": password, "totp": totp});
+        let (s, v) = self.staff("POST", "/v1/staff/sessions", None, Some(body)).await;
+        assert_eq!(s, 200, "{v}");
+        v["token"].as_str().unwrap().to_string()
     }
 
     async fn login(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -127,7 +142,42 @@ async fn a_new_candidate_registers_binds_wechat_creates_fills_and_submits_on_the
     assert_eq!(s, 200, "{v}");
     let (s, v) = f.app("POST", &format!("{p}/submit"), t, None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("submitted")), "{v}");
-    assert!(v["verification_code"].as_str().is_some_and(|c| c.len() == 10), "{v}");
+    let code = v["verification_code"].as_str().filter(|c| c.len() == 10).unwrap().to_string();
+
+    // The staff side, on the review function: the first admin as the command-line tool makes
+    // it, a district admin, a site clerk; confirm by the code on the form (R22), site review.
+    let pw = "Staff-pass-2025";
+    let centre = f.review.bootstrap_centre("centre_admin", "中心管理员", pw).await.unwrap();
+    let centre = f.staff_login("centre_admin", pw, &centre.secret_base32).await;
+    let mut made = vec![];
+    for (by, account, role, area, admin) in
+        [(centre.clone(), "henan_admin", "district", "41", true), (String::new(), "site_4101", "site", "4101", false)]
+    {
+        let by = if by.is_empty() { made.last().cloned().unwrap() } else { by };
+        let body =
+            json!({"account": account, "name": "工作人员", "role": role, "area": area, "admin": admin, "password": pw});
+        let (s, v) = f.staff("POST", "/v1/staff/accounts", Some(&by), Some(body)).await;
+        assert_eq!(s, 201, "{v}");
+        made.push(f.staff_login(account, pw, v["secret_base32"].as_str().unwrap()).await);
+    }
+    let clerk = made[1].clone();
+    let q = "/v1/staff/projects/2025-health";
+    let (s, v) = f.staff("GET", &format!("{q}/queues/confirm"), Some(&clerk), None).await;
+    assert_eq!((s, v["entries"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (s, v) = f.staff("POST", &format!("{q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("confirmed")), "{v}");
+    // The photo link is an S3 GET signed by the function: it fetches the pinned JPEG.
+    let photo = v["photo_url"].as_str().unwrap().to_string();
+    let cid = v["candidate_id"].as_str().unwrap().to_string();
+    let fetched = e2e::aws::http_get(&photo).await;
+    assert_eq!((fetched.0, fetched.1.get(..2)), (200, Some(&[0xff, 0xd8][..])), "a JPEG from S3");
+    let decision = json!({"decision": "approve_site"});
+    let (s, v) = f
+        .staff("POST", &format!("/v1/staff/applications/{cid}/2025-health/decisions"), Some(&clerk), Some(decision))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("site_approved")), "{v}");
+    let (_, v) = f.app("GET", p, t, None).await;
+    assert_eq!(v["status"], "site_approved", "the candidate sees the site's decision");
 }
 
 #[tokio::test]
@@ -186,11 +236,16 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
         ("LoginFunction", "AWS_REGION"),
         ("ApplicationFunction", "TABLE_NAME"),
         ("ApplicationFunction", "BUCKET_NAME"),
+        ("ReviewFunction", "TABLE_NAME"),
+        ("ReviewFunction", "BUCKET_NAME"),
     ] {
         let mut env = stack.env(function);
         assert!(env.remove(var).is_some(), "{function} is not given {var}");
         let err = match function {
             "LoginFunction" => login::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
+            "ReviewFunction" => {
+                review::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string())
+            }
             _ => application::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
         };
         let err = err.unwrap_or_else(|| panic!("{function} started without {var}"));
@@ -201,8 +256,10 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
     let err = login::compose::build(&Env::Map(env), clock.clone()).await.err().unwrap().to_string();
     assert!(err.contains("WECHAT_API_BASE"), "plain http to WeChat is refused: {err}");
     // The application function is given no secret and no WeChat: it needs neither.
-    let app_vars: Vec<String> = template_env("ApplicationFunction").into_iter().map(|(k, _)| k).collect();
-    assert!(!app_vars.iter().any(|k| k.contains("SECRET") || k.contains("WECHAT") || k == "QUEUE_URL"), "{app_vars:?}");
+    for function in ["ApplicationFunction", "ReviewFunction"] {
+        let vars: Vec<String> = template_env(function).into_iter().map(|(k, _)| k).collect();
+        assert!(!vars.iter().any(|k| k.contains("SECRET") || k.contains("WECHAT") || k == "QUEUE_URL"), "{vars:?}");
+    }
 }
 
 #[tokio::test]

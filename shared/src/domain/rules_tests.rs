@@ -597,6 +597,33 @@ fn r25_a_rejection_at_either_stage_ends_the_application_with_its_reason() {
 }
 
 #[test]
+fn r24_r25_no_review_decision_after_the_review_deadline() {
+    let mut w = World::new();
+    let mut app = submitted(&w, "41");
+    w.run(&mut app, Command::Confirm { code: "AAAAAAAAAA".into() });
+    let deadline = reference().projects()[&code("2025-health")].schedule(&code("41")).review_deadline;
+    w.now = deadline + time::Duration::seconds(1);
+    assert_eq!(w.refuse(&app, Command::ApproveSite).code, "REVIEW_CLOSED");
+    assert_eq!(w.refuse(&app, Command::RejectSite { reason: "x".into() }).code, "REVIEW_CLOSED");
+    w.now = deadline;
+    w.run(&mut app, Command::ApproveSite);
+    w.now = deadline + time::Duration::seconds(1);
+    assert_eq!(w.refuse(&app, Command::ApproveDistrict).code, "REVIEW_CLOSED");
+}
+
+#[test]
+fn r22_r41_online_confirmation_districts_confirm_in_the_points_queue_not_by_code() {
+    let w = World::new();
+    let mut app = submitted(&w, "12");
+    let code_on_form = app.verification_code.clone().unwrap();
+    assert_eq!(w.refuse(&app, Command::Confirm { code: code_on_form }).code, "ONLINE_CONFIRMATION");
+    w.run(&mut app, Command::ApproveConfirmation);
+    assert_eq!(app.status, Status::Confirmed);
+    let henan = submitted(&w, "41");
+    assert_eq!(w.refuse(&henan, Command::ApproveConfirmation).code, "NO_ONLINE_CONFIRMATION");
+}
+
+#[test]
 fn r26_r29_r30_payment_depends_on_the_districts_channels() {
     let w = World::new();
     let approve = |d: &str| {
