@@ -5,6 +5,8 @@
 use crate::Running;
 use lambda_http::Body;
 use serde_json::{Value, json};
+use services::principal::Role;
+use services::staff::NewStaff;
 use shared::error::Refusal;
 
 pub struct DemoUser {
@@ -44,7 +46,44 @@ async fn call(
     Ok((status, v))
 }
 
+/// Demo staff (local server only): one password and one **published** TOTP key for all, so a
+/// newcomer can try the staff API with any authenticator app. Never used outside the demo seed.
+pub const STAFF_PASSWORD: &str = "Demo-staff-2025";
+pub const STAFF_TOTP_BASE32: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// (account, role, area, admin): the centre, 河南 (site confirmation) and 天津 (online).
+pub const STAFF: [(&str, Role, &str, bool); 7] = [
+    ("centre_admin", Role::Centre, "", true),
+    ("henan_admin", Role::District, "41", true),
+    ("henan_review", Role::District, "41", false),
+    ("site_4101", Role::Site, "4101", false),
+    ("tianjin_admin", Role::District, "12", true),
+    ("point_1201p1", Role::Point, "1201P1", false),
+    ("site_1201", Role::Site, "1201", false),
+];
+
+async fn seed_staff(r: &Running) -> Result<(), Refusal> {
+    let key = services::staff::base32_decode(STAFF_TOTP_BASE32).ok_or_else(Refusal::internal)?;
+    for (account, role, area, admin) in STAFF {
+        let new = NewStaff {
+            account: account.into(),
+            name: "演示工作人员".into(),
+            role,
+            area: area.into(),
+            admin,
+            password: STAFF_PASSWORD.into(),
+        };
+        match r.deps.staff.provision(new, "(demo seed)", Some(&key)).await {
+            Ok(_) => {}
+            // Already seeded in an earlier run on this data directory.
+            Err(e) if e.code == "STAFF_EXISTS" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub async fn seed(r: &Running) -> Result<(), Refusal> {
+    seed_staff(r).await?;
     let people = [
         (
             &FIRST_TIMER,

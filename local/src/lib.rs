@@ -52,6 +52,9 @@ pub struct Config {
     pub seed_demo: bool,
     pub backend: Backend,
     pub table_layer: Option<TableLayer>,
+    /// The clock staff TOTP codes are checked against; `None`: `clock`. The local server's own
+    /// binary passes the wall clock, so an authenticator app's codes work while `clock` is shifted.
+    pub totp_clock: Option<Arc<dyn Clock>>,
 }
 
 /// Everything the functions are composed of here: both services, and the ports tests reach into.
@@ -74,6 +77,7 @@ impl System {
         objects: Arc<dyn ObjectStore>,
         stand_ins: &StandIns,
         clock: Arc<dyn Clock>,
+        totp_clock: Option<Arc<dyn Clock>>,
     ) -> Result<System, ConfigError> {
         let reference = Arc::new(Reference::load_default()?);
         let (wechat, face): (Arc<dyn WechatLogin>, Arc<dyn FaceVerifier>) =
@@ -96,7 +100,13 @@ impl System {
                 session_ttl: Accounts::default_session_ttl(),
             },
             apps: apps.clone(),
-            staff: StaffService { table: table.clone(), clock: clock.clone(), reference: reference.clone(), apps },
+            staff: StaffService {
+                table: table.clone(),
+                totp_clock: totp_clock.unwrap_or_else(|| clock.clone()),
+                clock: clock.clone(),
+                reference: reference.clone(),
+                apps,
+            },
             table,
             objects,
             clock,
@@ -107,7 +117,7 @@ impl System {
 
     /// Everything on the embedded adapters of `local`.
     pub fn embedded(local: &Embedded, clock: Arc<dyn Clock>) -> Result<System, ConfigError> {
-        Self::compose(local.table.clone(), local.objects.clone(), &local.stand_ins, clock)
+        Self::compose(local.table.clone(), local.objects.clone(), &local.stand_ins, clock, None)
     }
 }
 
@@ -174,7 +184,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(layer) = config.table_layer {
         table = layer(table);
     }
-    let deps = System::compose(table, objects, &stand_ins, config.clock.clone())?;
+    let deps = System::compose(table, objects, &stand_ins, config.clock.clone(), config.totp_clock.clone())?;
     let n = services::history_import::import(
         deps.table.as_ref(),
         &deps.id_pepper,

@@ -72,6 +72,8 @@ async fn main() {
         seed_demo: demo,
         backend,
         table_layer: None,
+        // Staff codes come from an authenticator app on a phone: the wall clock, whatever --now says.
+        totp_clock: Some(Arc::new(SystemClock)),
     };
     let running = match local_server::start(config).await {
         Ok(r) => r,
@@ -89,6 +91,22 @@ async fn main() {
         println!("                   -d '{{\"account\":\"demo\",\"password\":\"Demo2025pass\"}}'");
         println!(
             "  (historical candidate: account \"history\", same password; WeChat codes local-demo-first / local-demo-history)"
+        );
+    }
+    if demo {
+        println!("  staff console API: POST {base}/v1/staff/sessions with account, password, totp:");
+        println!(
+            "    accounts {} (password {}),",
+            local_server::demo::STAFF.iter().map(|s| s.0).collect::<Vec<_>>().join(", "),
+            local_server::demo::STAFF_PASSWORD
+        );
+        println!(
+            "    TOTP key {} (demo only; add it to an authenticator app, or print the current code with",
+            local_server::demo::STAFF_TOTP_BASE32
+        );
+        println!(
+            "    `cargo run -q -p local-server --bin staff-admin -- code {}`)",
+            local_server::demo::STAFF_TOTP_BASE32
         );
     }
     println!("Ctrl-C stops it.");

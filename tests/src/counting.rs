@@ -24,6 +24,25 @@ impl Counts {
             .map(|c| c.load(Ordering::SeqCst))
             .sum()
     }
+    /// Round trips since the last call by kind, e.g. `get_many 1 + transact 1` (and reset).
+    pub fn take_detail(&self) -> String {
+        let kinds = [
+            ("get", &self.get),
+            ("get_many", &self.get_many),
+            ("put", &self.put),
+            ("delete", &self.delete),
+            ("transact", &self.transact),
+            ("query", &self.query),
+            ("count", &self.count),
+        ];
+        let parts: Vec<String> = kinds
+            .iter()
+            .map(|(n, c)| (n, c.swap(0, Ordering::SeqCst)))
+            .filter(|(_, v)| *v > 0)
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        if parts.is_empty() { "none".into() } else { parts.join(" + ") }
+    }
     /// Round trips since the last call (and reset).
     pub fn take(&self) -> u64 {
         [&self.get, &self.get_many, &self.put, &self.delete, &self.transact, &self.query, &self.count]

@@ -112,6 +112,7 @@ pub async fn spawn_app_with(on: On, layer: Option<local_server::TableLayer>) -> 
         clock: clock.clone(),
         seed_demo: false,
         backend,
+        totp_clock: None,
         table_layer: Some(Box::new(move |t| {
             let t = match layer {
                 Some(l) => l(t),

@@ -104,13 +104,22 @@ async fn r22_r18_r24_r25_a_site_confirms_by_the_live_code_and_both_stages_review
     let (_, mine) = app.call("GET", P, Some(&cand), None).await;
     assert_eq!((node(&mine, "confirm"), node(&mine, "review")), ("done", "current"), "{mine}");
 
-    // R24: the site review, from the site's review queue; the district can't act yet.
+    // R24: the site review, from the site's review queue (one query, after the session's read);
+    // the district can't act yet.
+    app.counts.take();
     let (_, page) = get(&app, &clerk, &format!("{Q}/queues/review")).await;
     assert_eq!(page["entries"][0]["candidate_id"], cid);
+    assert_eq!(app.counts.take_detail(), "get_many 1 + query 1", "a page of a site's queue is one query");
     let (s, v) = decide(&app, &reviewer, &cid, "approve_district", None).await;
     assert_eq!((s, code_of(&v)), (409, "NOT_AWAITING_DISTRICT_REVIEW"));
+    app.counts.take();
     let (s, v) = decide(&app, &clerk, &cid, "approve_site", None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("site_approved")), "{v}");
+    assert_eq!(
+        app.counts.take_detail(),
+        "get_many 1 + transact 1",
+        "a decision is one read (session, staff, candidate, application) and one transaction (with its audit record)"
+    );
 
     // R25: the district review, from the district's (sharded) queue; a rejection needs a reason.
     let (_, page) = get(&app, &reviewer, &format!("{Q}/queues/review")).await;

@@ -46,6 +46,10 @@ const ISSUER: &str = "卫生资格报名";
 pub struct StaffService {
     pub table: Arc<dyn Table>,
     pub clock: Arc<dyn Clock>,
+    /// The clock TOTP codes are checked against: the wall clock wherever a person's phone makes
+    /// the codes (Lambda, the local server even when its business clock is shifted); the
+    /// tests' clock in tests.
+    pub totp_clock: Arc<dyn Clock>,
     pub reference: Arc<Reference>,
     /// Decisions and reads of applications: the same service candidates go through.
     pub apps: Applications,
@@ -331,7 +335,7 @@ impl StaffService {
         if !verify_password(password, a.password_hash.expose()) {
             return Err(self.failed_login(&account, source, now, Some(&a), bad_credentials()).await);
         }
-        let step = match totp_match(&unb64(a.totp_secret.expose()), totp, now) {
+        let step = match totp_match(&unb64(a.totp_secret.expose()), totp, self.totp_clock.now()) {
             Some(step) if step > a.totp_step => step,
             Some(_) => {
                 let e =
@@ -514,24 +518,43 @@ impl StaffService {
 
     /// The first centre admin, from the command line (no one exists yet to create it).
     pub async fn bootstrap_centre(&self, account: &str, name: &str, password: &str) -> Result<Enrolment, Refusal> {
-        check_staff_password(password)?;
-        if !valid_account(account) {
-            return Err(Refusal::bad("INVALID_ACCOUNT", "账号应为4-32位小写字母、数字或下划线").field("account"));
-        }
-        let key = new_totp_key()?;
-        let a = StaffAccount {
+        let new = NewStaff {
             account: account.into(),
             name: name.into(),
             role: Role::Centre,
             area: String::new(),
-            district: None,
             admin: true,
-            password_hash: hash_password(password)?.into(),
+            password: password.into(),
+        };
+        self.provision(new, "(command line)", None).await
+    }
+
+    /// Write an account without an admin's session: the command-line tool (the first centre
+    /// admin) and the local server's demo staff (with a published key: `key`). Not reachable
+    /// over HTTP.
+    pub async fn provision(&self, new: NewStaff, by: &str, key: Option<&[u8]>) -> Result<Enrolment, Refusal> {
+        check_staff_password(new.password.expose())?;
+        if !valid_account(&new.account) {
+            return Err(Refusal::bad("INVALID_ACCOUNT", "账号应为4-32位小写字母、数字或下划线").field("account"));
+        }
+        let district = self.district_of(new.role, &new.area)?;
+        let key = match key {
+            Some(k) => k.to_vec(),
+            None => new_totp_key()?,
+        };
+        let a = StaffAccount {
+            account: new.account,
+            name: new.name,
+            role: new.role,
+            area: new.area,
+            district,
+            admin: new.admin,
+            password_hash: hash_password(new.password.expose())?.into(),
             totp_secret: b64(&key).into(),
             totp_step: 0,
             epoch: 0,
             disabled: false,
-            created_by: "(command line)".into(),
+            created_by: by.into(),
             created_at: self.now(),
         };
         match self.table.put(staff_item(&a, 1)?, Cond::NotExists).await {

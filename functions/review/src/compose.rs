@@ -25,5 +25,6 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<StaffService, Con
     let objects = Arc::new(S3Objects::from_env(&aws, env)?);
     let reference = Arc::new(Reference::load_default()?);
     let apps = Applications { table: table.clone(), objects, clock: clock.clone(), reference: reference.clone() };
-    Ok(StaffService { table, clock, reference, apps })
+    // TOTP codes come from a phone's wall clock: the business clock is a test's to move.
+    Ok(StaffService { table, totp_clock: clock.clone(), clock, reference, apps })
 }
