@@ -842,7 +842,7 @@ fn query_params(id: RouteId) -> Vec<openapi::path::Parameter> {
         RouteId::StaffAudit => vec![
             param("day", true, string("^[0-9]{8}$"), "北京时间日期 YYYYMMDD"),
             param("district", false, string(CODE_PATTERN), "考区 (中心账号查看某考区时)"),
-            param("after", false, string("^[A-Za-z0-9_-]{1,2048}$"), "上一页的 `next`"),
+            param("after", false, string("^[0-9]{13}#[a-z0-9_]{4,32}#[0-9a-f]{8}$"), "上一页的 `next`"),
         ],
         _ => vec![],
     }
@@ -1054,6 +1054,30 @@ pub fn openapi_with(reference: &shared::reference::Reference) -> serde_json::Val
         {"properties": {"source": {"const": "registered"}, "key": {"type": "null"}}},
         {"properties": {"source": {"const": "replacement"}, "key": {"type": "string", "minLength": 1}}, "required": ["key"]}
     ]);
+    // Staff: a district named in a query is a real one; an account's area is a real point, site
+    // or district of its role (a centre account has none).
+    for path in ["/v1/staff/accounts", "/v1/staff/audit"] {
+        for op in doc["paths"][path].as_object_mut().into_iter().flat_map(|item| item.values_mut()) {
+            for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                if p["name"] == "district" {
+                    p["schema"]["enum"] = districts.clone();
+                }
+            }
+        }
+    }
+    let areas = [("point", &points), ("site", &sites), ("district", &districts)];
+    let mut by_role: Vec<Value> = areas
+        .iter()
+        .map(|(role, codes)| {
+            json!({"if": {"properties": {"role": {"const": role}}, "required": ["role"]},
+                   "then": {"properties": {"area": {"enum": codes}}}})
+        })
+        .collect();
+    by_role.push(json!({"if": {"properties": {"role": {"const": "centre"}}, "required": ["role"]},
+                        "then": {"properties": {"area": {"const": ""}}}}));
+    let staff = &mut doc["components"]["schemas"]["NewStaffRequest"];
+    staff["allOf"] = json!(by_role);
+    staff["properties"]["password"]["pattern"] = json!(crate::staff::STAFF_PASSWORD_PATTERN);
     // R41: a proof kind is one some district declares.
     let kinds = codes(reference.materials().districts.values().flat_map(|d| d.proofs.iter().map(|p| p.kind.as_str())));
     for path in

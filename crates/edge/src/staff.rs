@@ -13,6 +13,14 @@ use shared::domain::values::{Sensitive, ymd};
 use shared::reference::District;
 use utoipa::ToSchema;
 
+/// `services::staff::check_staff_password`, as a pattern: three of four kinds, no control
+/// characters (length is `minLength`/`maxLength`).
+pub const STAFF_PASSWORD_PATTERN: &str = concat!(
+    "^(?:(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])|(?=.*[a-z])(?=.*[A-Z])(?=.*[!-/:-@\\[-`{-~])",
+    "|(?=.*[a-z])(?=.*[0-9])(?=.*[!-/:-@\\[-`{-~])|(?=.*[A-Z])(?=.*[0-9])(?=.*[!-/:-@\\[-`{-~]))",
+    "[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+);
+
 /// Staff account names: lower-case letters, digits, underscore.
 pub const STAFF_ACCOUNT_PATTERN: &str = "^[a-z0-9_]{4,32}$";
 
@@ -199,7 +207,11 @@ impl StaffApplicationView {
 pub struct DecisionRequest {
     pub decision: DecisionKind,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -223,7 +235,11 @@ pub enum DecisionKind {
 pub struct NewStaffRequest {
     #[schema(pattern = "^[a-z0-9_]{4,32}$")]
     pub account: String,
-    #[schema(min_length = 1, max_length = 40)]
+    #[schema(
+        min_length = 1,
+        max_length = 40,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     pub role: Role,
     /// The point, site or district code (empty for a centre account).
@@ -231,7 +247,8 @@ pub struct NewStaffRequest {
     pub area: String,
     #[serde(default)]
     pub admin: bool,
-    /// 12–64 characters from at least three of: lower case, upper case, digits, symbols.
+    /// 12–64 characters from at least three of: lower case, upper case, digits, ASCII symbols;
+    /// no control characters.
     #[schema(value_type = String, min_length = 12, max_length = 64)]
     pub password: Sensitive,
 }

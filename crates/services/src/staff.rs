@@ -117,6 +117,21 @@ pub fn parse_position(raw: &str) -> Result<String, Refusal> {
     if ok { Ok(raw.to_string()) } else { Err(Refusal::bad("INVALID_CURSOR", "分页参数不正确").field("after")) }
 }
 
+/// An audit trail position: `<13-digit unix ms>#<staff account>#<8 hex>`, a record's sort key.
+pub fn parse_audit_position(raw: &str) -> Result<String, Refusal> {
+    let bad = || Refusal::bad("INVALID_CURSOR", "分页参数不正确").field("after");
+    let mut parts = raw.split('#');
+    let (Some(ms), Some(account), Some(tail), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let ok = ms.len() == 13
+        && ms.bytes().all(|b| b.is_ascii_digit())
+        && valid_account(account)
+        && tail.len() == 8
+        && tail.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok { Ok(raw.to_string()) } else { Err(bad()) }
+}
+
 /// Counts of one queue (capped at [`COUNT_CAP`]).
 #[derive(Debug, Clone, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -146,14 +161,15 @@ fn staff_not_found() -> Refusal {
 }
 
 /// Staff passwords (等保 2.0 8.1.4.1 a, complex passwords): 12–64 characters from at least three
-/// of lower case, upper case, digits and symbols.
+/// of lower case, upper case, digits and ASCII symbols, no control characters (the OpenAPI
+/// pattern `STAFF_PASSWORD_PATTERN` says the same).
 pub fn check_staff_password(p: &str) -> Result<(), Refusal> {
     let n = p.chars().count();
     let classes = [
         p.chars().any(|c| c.is_ascii_lowercase()),
         p.chars().any(|c| c.is_ascii_uppercase()),
         p.chars().any(|c| c.is_ascii_digit()),
-        p.chars().any(|c| !c.is_alphanumeric() && !c.is_control()),
+        p.chars().any(|c| c.is_ascii_punctuation()),
     ];
     if !(12..=64).contains(&n) || classes.iter().filter(|x| **x).count() < 3 || p.chars().any(char::is_control) {
         return Err(Refusal::bad("WEAK_PASSWORD", "密码应为12-64位,且包含大写字母、小写字母、数字、符号中的至少三类")
@@ -843,13 +859,12 @@ impl StaffService {
             (Scope::Centre, true, None) => audit::CENTRE.to_string(),
             _ => return Err(not_permitted()),
         };
-        let q = Query { cursor: after, ..Query::of(None, keys::audit_day(&area, day), MAX_PAGE) };
-        let page = self.table.query(&q).await.map_err(|e| match e {
-            StoreError::Invalid(_) => Refusal::bad("INVALID_CURSOR", "分页参数不正确").field("after"),
-            e => e.into(),
-        })?;
+        let q = Query { sk_after: after, ..Query::of(None, keys::audit_day(&area, day), MAX_PAGE) };
+        let page = self.table.query(&q).await?;
         let recs = page.items.iter().map(|i| decode::<AuditRecord>(i).map(|v| v.value)).collect::<Result<_, _>>()?;
-        Ok((recs, page.cursor))
+        // The next page starts after the last record's own sort key (checked like a queue position).
+        let next = page.cursor.and_then(|_| page.items.last()?.get("sk")?.as_str().map(str::to_string));
+        Ok((recs, next))
     }
 }
 

@@ -15,7 +15,7 @@ use edge::staff::{
 };
 use lambda_http::Request;
 use services::applications::Target;
-use services::staff::{Enrolment, NewStaff, StaffService, Stage, parse_position};
+use services::staff::{Enrolment, NewStaff, StaffService, Stage, parse_audit_position, parse_position};
 use services::staff_session::valid_account;
 use shared::domain::account::Candidate;
 use shared::domain::application::{Application, Command};
@@ -203,14 +203,7 @@ async fn route(staff: &StaffService, req: &Request) -> Result<HttpResponse, Refu
             let day = query_param(req, "day")
                 .filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
                 .ok_or_else(|| Refusal::bad("INVALID_DAY", "请以YYYYMMDD格式指定日期").field("day"))?;
-            let after = query_param(req, "after");
-            if after.as_deref().is_some_and(|a| {
-                a.is_empty()
-                    || a.len() > 2048
-                    || !a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            }) {
-                return Err(Refusal::bad("INVALID_CURSOR", "分页参数不正确").field("after"));
-            }
+            let after = query_param(req, "after").map(|a| parse_audit_position(&a)).transpose()?;
             let (records, next) = staff.audit_log(&token()?, &day, optional_district(req)?, after).await?;
             let records = records
                 .into_iter()
