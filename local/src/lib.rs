@@ -106,6 +106,7 @@ impl System {
                 clock: clock.clone(),
                 reference: reference.clone(),
                 apps,
+                id_pepper: services::secret::Secret::ready("local-secret", &stand_ins.secret),
             },
             table,
             objects,

@@ -76,7 +76,7 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     assert_eq!((s, code_of(&v), v["field"].as_str()), (422, "FIRST_REGISTRATION_REQUIRED", Some("first_registration")));
     assert_eq!(page(&app, &token, "exam", exam(&["1", "2", "3", "4"])).await.0, 200);
     let (s, v) = page(&app, &token, "education", json!({"degree_record_id": "d7"})).await;
-    assert_eq!((s, code_of(&v)), (422, "UNKNOWN_DEGREE_RECORD"));
+    assert_eq!((s, code_of(&v)), (409, "UNKNOWN_DEGREE_RECORD"));
     assert_eq!(page(&app, &token, "education", json!({"degree_record_id": "d1"})).await.0, 200);
     let (s, v) = page(&app, &token, "work", json!({"unit_name": "其它", "started_work": "2015-08"})).await;
     assert_eq!((s, code_of(&v)), (422, "UNIT_CATEGORY_REQUIRED"));
@@ -364,7 +364,7 @@ async fn r13_a_replacement_photo_is_checked_after_upload(app: TestApp) {
 async fn r40_r41_an_online_confirmation_district_uploads_materials_before_submitting(app: TestApp) {
     let token = start(&app, &ZHANG, "12").await;
     let (s, v) = page(&app, &token, "site", site("1201")).await;
-    assert_eq!((s, code_of(&v)), (422, "POINT_REQUIRED"));
+    assert_eq!((s, code_of(&v)), (409, "POINT_REQUIRED"));
     assert_eq!(page(&app, &token, "site", json!({"site": "1201", "point": "1201P1"})).await.0, 200);
     for (name, body) in [
         ("basic", basic()),

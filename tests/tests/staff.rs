@@ -217,6 +217,44 @@ async fn r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site(
     assert_eq!(page["entries"][0]["historical"], true, "{page}");
     let (s, v) = app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
     assert_eq!((s, v["status"].as_str(), v["historical"].as_bool()), (200, Some("confirmed"), Some(true)), "{v}");
+    // And on to approved, like everyone else.
+    let cid = token.split('.').next().unwrap();
+    let (reviewer, _) = desk::create(&app, &admin, "henan_review", "district", "41", false).await;
+    assert_eq!(decide(&app, &clerk, cid, "approve_site", None).await.0, 200);
+    let (s, v) = decide(&app, &reviewer, cid, "approve_district", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("approved")), "{v}");
+}
+
+async fn r36_the_site_merges_last_years_scores_under_the_previous_document(app: TestApp) {
+    let (cand, cid, code) = submitted_in_henan(&app, &ZHAO).await;
+    let (_, mine) = app.call("GET", P, Some(&cand), None).await;
+    assert!(mine["historical"].is_null(), "a new document: last year's record is not found on its own");
+    let centre = desk::centre(&app).await;
+    let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
+    let (clerk, _) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
+    let (reviewer, _) = desk::create(&app, &admin, "henan_review", "district", "41", false).await;
+    app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    let app = &app;
+    let merge = |token: &str, number: &str| {
+        let path = format!("/v1/staff/applications/{cid}/2025-health/score-merge");
+        let body = json!({"id_type": "resident_id", "id_number": number});
+        let token = token.to_string();
+        async move { app.call("POST", &path, Some(&token), Some(body)).await }
+    };
+    let (s, v) = merge(&clerk, ZHANG.id_number).await;
+    assert_eq!((s, code_of(&v)), (404, "NO_LAST_YEAR_RECORD"), "{v}");
+    let (s, v) = merge(&clerk, e2e::WANG.id_number).await;
+    assert_eq!((s, code_of(&v)), (422, "NOT_HISTORICAL"), "R38: absent last year: {v}");
+    let (s, v) = merge(&reviewer, LI.id_number).await;
+    assert_eq!((s, code_of(&v)), (403, "NOT_PERMITTED"), "the site records the merge: {v}");
+    let (s, v) = merge(&clerk, LI.id_number).await;
+    assert_eq!((s, v["historical"].as_bool()), (200, Some(true)), "{v}");
+    assert!(!v.to_string().contains(LI.id_number), "the previous number is not echoed");
+    let (_, mine) = app.call("GET", P, Some(&cand), None).await;
+    assert_eq!(mine["historical"]["last_year"], 2024, "{mine}");
+    assert_eq!(mine["historical"]["required_subjects"], json!(["3", "4"]), "R35 now applies");
+    let (s, v) = merge(&clerk, LI.id_number).await;
+    assert_eq!((s, code_of(&v)), (409, "ALREADY_HISTORICAL"));
 }
 
 /// Every application route × every role × inside and outside its scope, on an application
@@ -434,6 +472,7 @@ e2e::on_both_backends!(
     r24_a_site_rejection_ends_the_application_with_its_reason_shown,
     r41_r42_a_point_returns_materials_and_passes_them_after_the_reupload,
     r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site,
+    r36_the_site_merges_last_years_scores_under_the_previous_document,
     bola_every_staff_route_by_every_role_inside_and_outside_its_scope,
     two_staff_deciding_the_same_application_at_once_make_exactly_one_decision,
     staff_sessions_end_when_idle_or_locked_out_and_codes_work_once,

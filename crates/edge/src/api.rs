@@ -81,6 +81,7 @@ pub enum RouteId {
     StaffDisable,
     StaffResetTotp,
     StaffAudit,
+    StaffScoreMerge,
 }
 
 #[derive(Debug)]
@@ -636,6 +637,18 @@ pub const ROUTES: &[Route] = &[
         "staff-reset-totp.json"
     ),
     route!(
+        StaffScoreMerge,
+        Review,
+        "POST",
+        "/v1/staff/applications/{candidate}/{project}/score-merge",
+        "成绩合并 (R36):按考生去年的证件关联去年成绩",
+        auth = true,
+        Some("ScoreMergeRequest"),
+        Some("StaffApplicationView"),
+        200,
+        "staff-score-merge.json"
+    ),
+    route!(
         StaffAudit,
         Review,
         "GET",
@@ -746,6 +759,7 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<crate::staff::MaterialLink>(&mut s);
     add::<crate::staff::DecisionRequest>(&mut s);
     add::<crate::staff::NewStaffRequest>(&mut s);
+    add::<crate::staff::ScoreMergeRequest>(&mut s);
     add::<crate::staff::EnrolmentView>(&mut s);
     add::<crate::staff::AuditPageView>(&mut s);
     add::<crate::staff::AuditRecordView>(&mut s);
@@ -1041,7 +1055,8 @@ pub fn openapi_with(reference: &shared::reference::Reference) -> serde_json::Val
                    "then": {"properties": {"id_number": {"pattern": p}}}})
         })
         .collect();
-    schemas["RegisterRequest"]["allOf"] = json!(id_formats);
+    schemas["RegisterRequest"]["allOf"] = json!(id_formats.clone());
+    schemas["ScoreMergeRequest"]["allOf"] = json!(id_formats);
     // Face verification knows resident ID cards only (R2).
     schemas["FaceStartRequest"]["properties"]["id_type"] = json!({"type": "string", "enum": ["resident_id"]});
     schemas["FaceStartRequest"]["properties"]["id_number"]["pattern"] = json!(ID_NUMBER_PATTERNS[0].1);
@@ -1075,6 +1090,15 @@ pub fn openapi_with(reference: &shared::reference::Reference) -> serde_json::Val
         .collect();
     by_role.push(json!({"if": {"properties": {"role": {"const": "centre"}}, "required": ["role"]},
                         "then": {"properties": {"area": {"const": ""}}}}));
+    // A rejection or return carries its reason; an approval none.
+    doc["components"]["schemas"]["DecisionRequest"]["allOf"] = json!([
+        {"if": {"properties": {"decision": {"enum": ["reject_confirmation", "reject_site", "reject_district"]}},
+                "required": ["decision"]},
+         "then": {"required": ["reason"], "properties": {"reason": {"type": "string"}}}},
+        {"if": {"properties": {"decision": {"enum": ["approve_confirmation", "approve_site", "approve_district"]}},
+                "required": ["decision"]},
+         "then": {"properties": {"reason": {"type": "null"}}}}
+    ]);
     let staff = &mut doc["components"]["schemas"]["NewStaffRequest"];
     staff["allOf"] = json!(by_role);
     staff["properties"]["password"]["pattern"] = json!(crate::staff::STAFF_PASSWORD_PATTERN);

@@ -230,6 +230,15 @@ pub enum DecisionKind {
     RejectDistrict,
 }
 
+/// R36: the ID document the candidate had last year, as on the proof they bring to the site.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreMergeRequest {
+    pub id_type: IdType,
+    #[schema(value_type = String, min_length = 5, max_length = 20)]
+    pub id_number: Sensitive,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaffRequest {

@@ -381,7 +381,7 @@ impl Applications {
                 let (min_bytes, max_bytes) = materials.size_range(proof);
                 let refuse = |what: &'static str| match what {
                     "NOT_UPLOADED" => {
-                        Refusal::rule("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
+                        Refusal::conflict("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
                     }
                     "SIZE" => Refusal::rule(
                         "MATERIAL_SIZE",
@@ -456,6 +456,7 @@ pub fn command_name(cmd: &Command) -> &'static str {
         Command::RejectDistrict { .. } => "reject_district",
         Command::RecordPayment { .. } => "record_payment",
         Command::Lapse => "lapse",
+        Command::MergeScores { .. } => "merge_scores",
     }
 }
 

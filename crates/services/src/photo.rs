@@ -74,7 +74,7 @@ pub async fn accept_photo(
     spec: &PhotoSpec,
 ) -> Result<PhotoRef, Refusal> {
     let refuse = |what: &'static str| match what {
-        "NOT_UPLOADED" => Refusal::rule("PHOTO_NOT_UPLOADED", "照片尚未上传成功,请重新上传").field("key"),
+        "NOT_UPLOADED" => Refusal::conflict("PHOTO_NOT_UPLOADED", "照片尚未上传成功,请重新上传").field("key"),
         "SIZE" => Refusal::rule("PHOTO_SIZE", format!("照片大小应大于{}KB", spec.min_bytes / 1024)).field("key"),
         _ => Refusal::rule("PHOTO_NOT_JPEG", "照片须为完整的JPG格式图片").field("key"),
     };

@@ -123,6 +123,8 @@ fn giver(cmd: &Command) -> Giver {
         Command::ApproveDistrict | Command::RejectDistrict { .. } => Giver::Staff(&[Role::District]),
         Command::RecordPayment { .. } => Giver::System(SystemActor::PaymentProvider),
         Command::Lapse => Giver::System(SystemActor::Sweep),
+        // R36: at the site, with the proof in hand.
+        Command::MergeScores { .. } => Giver::Staff(&[Role::Site]),
     }
 }
 

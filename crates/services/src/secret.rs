@@ -80,6 +80,11 @@ impl Secret {
     }
 }
 
+/// The ID pepper: at least 32 characters (the template generates 64).
+pub fn check_pepper(v: &str) -> Result<(), &'static str> {
+    if v.len() >= 32 { Ok(()) } else { Err("the pepper must be at least 32 characters") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

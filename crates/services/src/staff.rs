@@ -53,6 +53,9 @@ pub struct StaffService {
     pub reference: Arc<Reference>,
     /// Decisions and reads of applications: the same service candidates go through.
     pub apps: Applications,
+    /// Key of the candidate ids (an HMAC of the ID document): R36 finds last year's record
+    /// under the document the candidate had then.
+    pub id_pepper: crate::secret::Secret,
 }
 
 /// A new staff account, parsed at the edge.
@@ -826,6 +829,31 @@ impl StaffService {
         self.apps
             .execute(&Principal::StaffToken(token.clone()), target, crate::applications::Intent::Command(cmd))
             .await
+    }
+
+    /// R36 score merge: the candidate's previous ID document (checked by the clerk against the
+    /// proof they bring) names last year's record; the merge links it to this application, and
+    /// rolling (R35) applies from then on. Without it last year's scores are forfeited.
+    pub async fn merge_scores(
+        &self,
+        token: &StaffToken,
+        target: &Target,
+        previous: &shared::domain::identity::IdDocument,
+    ) -> Result<Outcome, Refusal> {
+        let project = self.apps.project(&target.project)?;
+        let old = previous.candidate_id(self.id_pepper.get().await?.as_bytes());
+        let key = keys::history(project.kind, &old, project.year - 1);
+        let record =
+            self.table.get(&key).await?.map(|i| decode::<shared::domain::history::LastYear>(&i)).transpose()?;
+        let Some(record) = record else {
+            // Known to signed-in staff only: resolve the session before saying so.
+            let r = self.authenticate(token).await?;
+            let e = Refusal::not_found("NO_LAST_YEAR_RECORD", "未找到该证件去年的报考记录").field("id_number");
+            return Err(self
+                .refuse(&r.staff, "merge_scores", &format!("{}/{}", target.candidate_id, target.project), e)
+                .await);
+        };
+        self.decide(token, target, Command::MergeScores { record: Box::new(record.value) }).await
     }
 
     /// Signed, short-lived download URLs of the application's photo and proofs.

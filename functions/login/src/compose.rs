@@ -25,7 +25,7 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
     // Fetched through one client when first needed — or here, where init is pre-paid
     // (services::secret says why).
     let secrets = aws_adapters::secrets::Secrets::new(&aws);
-    let pepper = secrets.deferred(env, "ID_PEPPER_SECRET_ARN", check_pepper)?;
+    let pepper = secrets.deferred(env, "ID_PEPPER_SECRET_ARN", services::secret::check_pepper)?;
     let app_secret = secrets.deferred(env, "WECHAT_APP_SECRET_ARN", wechat::check_app_secret)?;
     if aws_adapters::WarmUp::from_env(env) == aws_adapters::WarmUp::Wait {
         let unreadable =
@@ -47,9 +47,4 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
         id_pepper: pepper,
         session_ttl: Accounts::default_session_ttl(),
     })
-}
-
-/// The ID pepper: at least 32 characters (the template generates 64).
-fn check_pepper(v: &str) -> Result<(), &'static str> {
-    if v.len() >= 32 { Ok(()) } else { Err("the pepper must be at least 32 characters") }
 }

@@ -10,8 +10,8 @@ use edge::api::{Function, Params, RouteId, resolve};
 use edge::http::{HttpResponse, json_response, no_content, no_route, parse_body, query_param, segments, staff_bearer};
 use edge::staff::{
     AuditPageView, AuditRecordView, DecisionKind, DecisionRequest, EnrolmentView, MaterialLink, NewStaffRequest,
-    QueueCountView, QueueEntryView, QueuePageView, StaffApplicationView, StaffLoginRequest, StaffSessionView,
-    StaffView,
+    QueueCountView, QueueEntryView, QueuePageView, ScoreMergeRequest, StaffApplicationView, StaffLoginRequest,
+    StaffSessionView, StaffView,
 };
 use lambda_http::Request;
 use services::applications::Target;
@@ -172,6 +172,13 @@ async fn route(staff: &StaffService, req: &Request) -> Result<HttpResponse, Refu
                 return Err(Refusal::bad("UNEXPECTED_REASON", "通过时无需填写原因").field("reason"));
             }
             let outcome = staff.decide(&token()?, &target, cmd).await?;
+            view(staff, &outcome.app, &outcome.candidate).await
+        }
+        RouteId::StaffScoreMerge => {
+            let target = target(staff, &p)?;
+            let b: ScoreMergeRequest = parse_body(req)?;
+            let previous = shared::domain::identity::IdDocument::parse(b.id_type, b.id_number.expose())?;
+            let outcome = staff.merge_scores(&token()?, &target, &previous).await?;
             view(staff, &outcome.app, &outcome.candidate).await
         }
         RouteId::StaffCreate => {

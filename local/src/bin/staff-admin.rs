@@ -81,7 +81,13 @@ async fn bootstrap(mut args: impl Iterator<Item = String>) {
         _ => usage(),
     };
     let apps = Applications { table: table.clone(), objects, clock: clock.clone(), reference: reference.clone() };
-    let staff = StaffService { table, clock: clock.clone(), totp_clock: clock, reference, apps };
+    // Bootstrapping reads no ID document: the pepper is never fetched here.
+    let id_pepper = services::secret::Secret::deferred(
+        "ID_PEPPER_SECRET_ARN",
+        |_| Ok(()),
+        Box::new(|| Box::pin(async { Err(services::config::ConfigError::Missing("ID_PEPPER_SECRET_ARN")) })),
+    );
+    let staff = StaffService { table, clock: clock.clone(), totp_clock: clock, reference, apps, id_pepper };
     match staff.bootstrap_centre(&account, &name, &password).await {
         Ok(e) => {
             println!("created centre admin {account}");

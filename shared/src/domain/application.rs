@@ -358,7 +358,7 @@ impl PageInput {
             PageInput::Ready(p) => Ok(p),
             PageInput::Education { degree_record_id } => {
                 let record = candidate.degree(&degree_record_id).cloned().ok_or_else(|| {
-                    Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
+                    Refusal::conflict("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
                 })?;
                 Ok(Page::Education(EducationPage { degree_record_id, record }))
             }
@@ -426,6 +426,11 @@ pub enum Command {
     },
     /// R23, R31, R42: the sweep.
     Lapse,
+    /// R36: site staff, having checked the candidate's proof, link last year's record made
+    /// under the candidate's previous ID document; rolling (R35) then applies.
+    MergeScores {
+        record: Box<LastYear>,
+    },
 }
 
 /// What happened; the history of an application is the list of these.
@@ -479,6 +484,10 @@ pub enum Event {
     },
     Lapsed {
         reason: LapseReason,
+    },
+    /// R36: last year's record (under a previous ID document) now applies.
+    ScoresMerged {
+        record: Box<Historical>,
     },
 }
 
@@ -616,6 +625,7 @@ impl Application {
                 self.status = Status::Paid;
                 self.paid = Some(payment.clone());
             }
+            Event::ScoresMerged { record } => self.historical = Some((**record).clone()),
             Event::Lapsed { reason } => {
                 self.status = Status::Lapsed;
                 self.verification_code = None;
@@ -946,7 +956,7 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
                 return Err(Refusal::rule("UNKNOWN_DISTRICT", "考区不存在").field("district"));
             }
             if *district == app.district {
-                return Err(Refusal::rule("SAME_DISTRICT", "新考区与当前考区相同").field("district"));
+                return Err(Refusal::conflict("SAME_DISTRICT", "新考区与当前考区相同").field("district"));
             }
             Ok(Decision::one(Event::DistrictChanged { from: app.district.clone(), to: district.clone() }))
         }
@@ -1026,6 +1036,33 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             }))
         }
         Command::Create { .. } => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
+        Command::MergeScores { record } => {
+            // At the site, before its review: the candidate brings the proof with the form.
+            if !matches!(app.status, Status::Submitted | Status::Confirmed) {
+                return Err(state("NOT_AT_SITE", "成绩合并须在考点审核完成前办理"));
+            }
+            if app.historical.is_some() {
+                return Err(state("ALREADY_HISTORICAL", "该报名已关联去年成绩,无需合并"));
+            }
+            let same_doc = {
+                let doc = &ctx.candidate.identity.document;
+                record.id_type == doc.id_type && record.id_number.expose() == doc.number()
+            };
+            if same_doc {
+                return Err(state("SCORE_MERGE_NOT_NEEDED", "证件与去年一致,成绩自动滚动,无需合并"));
+            }
+            // R38: absent or disqualified last year: nothing to merge.
+            let h = historical((**record).clone(), ctx.reference).ok_or_else(|| {
+                Refusal::rule("NOT_HISTORICAL", "该证件去年缺考或违纪,成绩不能合并").field("id_number")
+            })?;
+            // R39: results combine within the same specialty only.
+            if app.pages.exam.as_ref().map(|e| &e.specialty) != Some(&record.specialty) {
+                return Err(
+                    Refusal::rule("SCORE_MERGE_SPECIALTY", "报考专业与去年不同,成绩不能合并").field("id_number")
+                );
+            }
+            Ok(Decision::one(Event::ScoresMerged { record: Box::new(h) }))
+        }
         Command::Lapse => match app.pending_deadline(ctx.project, ctx.district) {
             Some((deadline, reason)) if ctx.now > deadline => Ok(Decision::one(Event::Lapsed { reason })),
             _ => Err(state("NOT_DUE", "未到截止时间或无需处理")),
@@ -1089,16 +1126,16 @@ fn check_page(app: &Application, page: &Page, ctx: &Ctx<'_>) -> Result<Vec<Warni
                 .sites()
                 .get(&p.site)
                 .filter(|s| s.district == app.district)
-                .ok_or_else(|| Refusal::rule("UNKNOWN_SITE", "所选考点不属于当前考区").field("site"))?;
+                .ok_or_else(|| Refusal::conflict("UNKNOWN_SITE", "所选考点不属于当前考区").field("site"))?;
             match (&p.point, ctx.district.online_confirmation) {
                 (None, true) => {
-                    return Err(Refusal::rule("POINT_REQUIRED", "本考区须选择报名点").field("point"));
+                    return Err(Refusal::conflict("POINT_REQUIRED", "本考区须选择报名点").field("point"));
                 }
                 (Some(point), true) if !site.points.iter().any(|x| &x.code == point) => {
                     return Err(Refusal::rule("UNKNOWN_POINT", "所选报名点不属于该考点").field("point"));
                 }
                 (Some(_), false) => {
-                    return Err(Refusal::rule("POINT_NOT_APPLICABLE", "本考区无需选择报名点").field("point"));
+                    return Err(Refusal::conflict("POINT_NOT_APPLICABLE", "本考区无需选择报名点").field("point"));
                 }
                 _ => {}
             }
@@ -1133,9 +1170,8 @@ fn check_page(app: &Application, page: &Page, ctx: &Ctx<'_>) -> Result<Vec<Warni
                     );
                 }
                 None => {
-                    return Err(
-                        Refusal::rule("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息").field("degree_record_id")
-                    );
+                    return Err(Refusal::conflict("UNKNOWN_DEGREE_RECORD", "请选择已维护的学历学位信息")
+                        .field("degree_record_id"));
                 }
             }
         }

@@ -108,7 +108,7 @@ pub fn historical(last: LastYear, reference: &Reference) -> Option<Historical> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::values::Code;
 

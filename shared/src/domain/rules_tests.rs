@@ -3,7 +3,7 @@
 
 use super::account::{Candidate, DegreeRecord, EducationLevel, PhotoRef};
 use super::application::*;
-use super::history::{Historical, historical};
+use super::history::{Historical, LastYear, historical};
 use super::identity::{Gender, IdType, Identity};
 use super::progress::{NodeKind, NodeState, progress};
 use super::values::{Code, Fen, Phone, YearMonth};
@@ -609,6 +609,29 @@ fn r24_r25_no_review_decision_after_the_review_deadline() {
     w.run(&mut app, Command::ApproveSite);
     w.now = deadline + time::Duration::seconds(1);
     assert_eq!(w.refuse(&app, Command::ApproveDistrict).code, "REVIEW_CLOSED");
+}
+
+#[test]
+fn r36_a_score_merge_links_last_years_record_under_the_previous_document() {
+    let w = World::new();
+    let mut app = submitted(&w, "41");
+    assert!(app.historical.is_none(), "a new document: no record found, last year's scores forfeited");
+    let mut record = crate::domain::history::tests::last_year(&[("1", Some(70)), ("2", Some(65)), ("3", Some(40))]);
+    // Last year under another document (the candidate has a new number since).
+    record.id_number = "11010519491231002X".into();
+    let other_specialty = LastYear { specialty: code("101"), ..record.clone() };
+    assert_eq!(
+        w.refuse(&app, Command::MergeScores { record: Box::new(other_specialty) }).code,
+        "SCORE_MERGE_SPECIALTY",
+        "R39: same specialty only"
+    );
+    let absent = LastYear { absent: true, ..record.clone() };
+    assert_eq!(w.refuse(&app, Command::MergeScores { record: Box::new(absent) }).code, "NOT_HISTORICAL", "R38");
+    record.specialty = app.pages.exam.as_ref().unwrap().specialty.clone();
+    w.run(&mut app, Command::MergeScores { record: Box::new(record.clone()) });
+    let h = app.historical.as_ref().unwrap();
+    assert_eq!(h.required_subjects, ["3", "4"], "R35 applies: subjects 1 and 2 roll");
+    assert_eq!(w.refuse(&app, Command::MergeScores { record: Box::new(record) }).code, "ALREADY_HISTORICAL");
 }
 
 #[test]
