@@ -600,6 +600,10 @@ impl StaffService {
         let got = self.table.get_many(&[token.key(), keys::staff(&token.account), keys::staff(account)]).await?;
         let mut r = resolve(token, got[0].as_ref(), got[1].as_ref(), self.now())?;
         let action = if reset_totp { "reset_totp" } else { "disable_staff" };
+        if account == r.staff.id {
+            // Not one's own: a centre admin could otherwise lock the last way in.
+            return Err(self.refuse(&r.staff, action, account, not_permitted()).await);
+        }
         let target = match got[2].as_ref().map(decode::<StaffAccount>).transpose()? {
             Some(t) if self.manages(&r.staff, t.value.role, t.value.district.as_ref(), t.value.admin) => t,
             _ => return Err(self.refuse(&r.staff, action, account, staff_not_found()).await),
@@ -618,9 +622,7 @@ impl StaffService {
             Write::Put { item: staff_item(&a, ver + 1)?, cond: Cond::Version(ver) },
             audit::write(r.staff.audit_area(), &rec)?,
         ];
-        if a.account != r.staff.id {
-            writes.extend(r.touch.take());
-        }
+        writes.extend(r.touch.take());
         self.table.transact(writes).await.map_err(|e| match e {
             StoreError::Conflict { .. } => Refusal::concurrent(),
             e => e.into(),
