@@ -61,3 +61,28 @@ pub async fn decide(app: &TestApp, token: &str, cid: &str, decision: &str, reaso
     }
     app.call("POST", &format!("/v1/staff/applications/{cid}/2025-health/decisions"), Some(token), Some(body)).await
 }
+
+/// GET `path` until `ready` holds of the body (or about two seconds pass), and return the last
+/// answer: a queue or a code lookup is read through an index, which DynamoDB updates after the
+/// write that changed it (eventually consistent), so a test must not expect it the same instant.
+pub async fn eventually(app: &TestApp, token: &str, path: &str, ready: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    let mut last = get(app, token, path).await;
+    for _ in 0..40 {
+        if ready(last.0, &last.1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        last = get(app, token, path).await;
+    }
+    last
+}
+
+/// A queue page once it lists `cid`.
+pub async fn queue_with(app: &TestApp, token: &str, path: &str, cid: &str) -> Value {
+    let has = |s: u16, v: &Value| {
+        s == 200 && v["entries"].as_array().is_some_and(|e| e.iter().any(|x| x["candidate_id"] == cid))
+    };
+    let (s, v) = eventually(app, token, path, has).await;
+    assert!(has(s, &v), "{cid} never appeared in {path}: {s} {v}");
+    v
+}

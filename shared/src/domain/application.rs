@@ -429,7 +429,10 @@ pub enum Command {
     /// R36: site staff, having checked the candidate's proof, link last year's record made
     /// under the candidate's previous ID document; rolling (R35) then applies.
     MergeScores {
-        record: Box<LastYear>,
+        /// `None` when no record exists under the document named: refused here, after the
+        /// principal's reach and role were checked, so the answer is no oracle on who sat last
+        /// year.
+        record: Option<Box<LastYear>>,
     },
 }
 
@@ -1037,6 +1040,9 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
         }
         Command::Create { .. } => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
         Command::MergeScores { record } => {
+            let Some(record) = record else {
+                return Err(Refusal::not_found("NO_LAST_YEAR_RECORD", "未找到该证件去年的报考记录").field("id_number"));
+            };
             // At the site, before its review: the candidate brings the proof with the form.
             if !matches!(app.status, Status::Submitted | Status::Confirmed) {
                 return Err(state("NOT_AT_SITE", "成绩合并须在考点审核完成前办理"));

@@ -616,22 +616,23 @@ fn r36_a_score_merge_links_last_years_record_under_the_previous_document() {
     let w = World::new();
     let mut app = submitted(&w, "41");
     assert!(app.historical.is_none(), "a new document: no record found, last year's scores forfeited");
+    assert_eq!(w.refuse(&app, Command::MergeScores { record: None }).code, "NO_LAST_YEAR_RECORD");
     let mut record = crate::domain::history::tests::last_year(&[("1", Some(70)), ("2", Some(65)), ("3", Some(40))]);
     // Last year under another document (the candidate has a new number since).
     record.id_number = "11010519491231002X".into();
     let other_specialty = LastYear { specialty: code("101"), ..record.clone() };
     assert_eq!(
-        w.refuse(&app, Command::MergeScores { record: Box::new(other_specialty) }).code,
+        w.refuse(&app, Command::MergeScores { record: Some(Box::new(other_specialty)) }).code,
         "SCORE_MERGE_SPECIALTY",
         "R39: same specialty only"
     );
     let absent = LastYear { absent: true, ..record.clone() };
-    assert_eq!(w.refuse(&app, Command::MergeScores { record: Box::new(absent) }).code, "NOT_HISTORICAL", "R38");
+    assert_eq!(w.refuse(&app, Command::MergeScores { record: Some(Box::new(absent)) }).code, "NOT_HISTORICAL", "R38");
     record.specialty = app.pages.exam.as_ref().unwrap().specialty.clone();
-    w.run(&mut app, Command::MergeScores { record: Box::new(record.clone()) });
+    w.run(&mut app, Command::MergeScores { record: Some(Box::new(record.clone())) });
     let h = app.historical.as_ref().unwrap();
     assert_eq!(h.required_subjects, ["3", "4"], "R35 applies: subjects 1 and 2 roll");
-    assert_eq!(w.refuse(&app, Command::MergeScores { record: Box::new(record) }).code, "ALREADY_HISTORICAL");
+    assert_eq!(w.refuse(&app, Command::MergeScores { record: Some(Box::new(record)) }).code, "ALREADY_HISTORICAL");
 }
 
 #[test]
