@@ -406,6 +406,35 @@ async fn staff_sessions_end_when_idle_or_locked_out_and_codes_work_once(app: Tes
     };
     let (s, v) = login(code.clone()).await;
     assert_eq!((s, code_of(&v)), (401, "TOTP_REUSED"), "the code just used can't be used again");
+    // Parallel guessing: every attempt is taken from the account's budget before anything is
+    // checked, so requests fired together can't all be tried before the failures are counted.
+    desk::create(&app, &admin, "site_4101_c", "site", "4101", false).await;
+    let guess = || {
+        app.call(
+            "POST",
+            "/v1/staff/sessions",
+            None,
+            Some(json!({"account": "site_4101_c", "password": "Wrong-guess-2025", "totp": "123456"})),
+        )
+    };
+    let r = tokio::join!(
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess(),
+        guess()
+    );
+    let all = [r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11];
+    let checked = all.iter().filter(|(s, _)| *s == 401).count();
+    assert!(checked <= 9, "at most the budget left (10 less the creation's login) was checked: {all:?}");
+    assert!(all.iter().all(|(s, _)| [401, 429].contains(s)), "{all:?}");
     // Idle: a request within the timeout keeps the session; 30 minutes without one end it.
     app.clock.set(now + time::Duration::minutes(20));
     assert_eq!(get(&app, &clerk, "/v1/staff/me").await.0, 200);

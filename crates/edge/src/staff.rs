@@ -62,7 +62,7 @@ impl StaffView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct StaffSessionView {
     /// `Authorization: Bearer <token>` on every later staff call.
     pub token: String,
@@ -263,7 +263,8 @@ pub struct NewStaffRequest {
 }
 
 /// A second factor, shown once: scan `otpauth_uri` as a QR code, or type `secret_base32`.
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: the key must never reach a log (nor the session token, in `StaffSessionView`).
+#[derive(Serialize, ToSchema)]
 pub struct EnrolmentView {
     pub staff: StaffView,
     pub otpauth_uri: String,

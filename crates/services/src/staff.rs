@@ -29,6 +29,9 @@ pub const STAFF_LOGIN_FAILURES: Limit = Limit { scope: "staff-login-fail", max: 
 pub const STAFF_LOGIN_FAILURES_PER_SOURCE: Limit =
     Limit { scope: "staff-login-fail-src", max: 50, window_secs: 15 * 60 };
 pub const STAFF_LOCK_SECS: i64 = 15 * 60;
+/// Login attempts per staff account, right or wrong, taken before anything is checked: bounds
+/// what parallel guessing gets per window (a clerk logs in a few times a day).
+pub const STAFF_LOGIN_ATTEMPTS: Limit = Limit { scope: "staff-login-try", max: 10, window_secs: 15 * 60 };
 /// TOTP: 30-second steps, 6 digits, one step of clock drift either way (RFC 6238 §5.2).
 pub const TOTP_STEP_SECS: i64 = 30;
 /// Counts stop here: a queue longer than this reads "10000+" (see [`StaffService::counts`]).
@@ -149,6 +152,17 @@ pub struct QueueCount {
     pub count: u64,
     /// True when the count stopped at the cap: "at least".
     pub capped: bool,
+}
+
+/// A code that is live but outside the caller's scope answers like a code that isn't live: a
+/// photographed form tells another site nothing.
+fn unknown_code(e: Refusal) -> Refusal {
+    if e.code == "NO_APPLICATION" { code_not_found() } else { e }
+}
+
+fn code_not_found() -> Refusal {
+    Refusal::not_found("CODE_NOT_FOUND", "验证码无效:未找到对应的报名,或考生已撤回、重新提交(请以最新报名表为准)")
+        .field("code")
 }
 
 fn not_permitted() -> Refusal {
@@ -345,6 +359,9 @@ impl StaffService {
         if STAFF_LOGIN_FAILURES_PER_SOURCE.reached(got[2].as_ref()) {
             return Err(limits::too_many(STAFF_LOGIN_FAILURES_PER_SOURCE.window(now).1));
         }
+        // Taken atomically before the password is checked: requests fired together can't all
+        // be checked before the failures are counted (the lockout alone is counted after).
+        STAFF_LOGIN_ATTEMPTS.take(self.table.as_ref(), &account, now).await?;
         let Some(stored) = got[0].as_ref() else {
             let _ = hash_password(password);
             return Err(self.failed_login(&account, source, now, None, bad_credentials()).await);
@@ -688,6 +705,9 @@ impl StaffService {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut found: Vec<(String, Application)> = vec![];
         let mut more = false;
+        // The smallest last position among shards that stopped early (`limit`, or DynamoDB's 1 MB
+        // cap): past it one of them may still hold entries, so the page must end there.
+        let mut cut: Option<String> = None;
         let mut tasks = tokio::task::JoinSet::new();
         for pk in pks {
             let table = self.table.clone();
@@ -696,13 +716,23 @@ impl StaffService {
         }
         while let Some(done) = tasks.join_next().await {
             let page = done.map_err(|_| Refusal::internal())??;
-            more |= page.cursor.is_some();
+            let mut last = None;
             for item in &page.items {
                 let sk = item.get("gsi2sk").and_then(Value::as_str).unwrap_or_default().to_string();
+                last = Some(sk.clone());
                 found.push((sk, decode::<Application>(item)?.value));
+            }
+            if page.cursor.is_some() {
+                more = true;
+                if let Some(l) = last {
+                    cut = Some(cut.map_or(l.clone(), |c: String| c.min(l)));
+                }
             }
         }
         found.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(cut) = &cut {
+            found.retain(|(sk, _)| sk <= cut);
+        }
         more |= found.len() > limit as usize;
         found.truncate(limit as usize);
         let next = if more { found.last().map(|(sk, _)| sk.clone()) } else { None };
@@ -796,11 +826,7 @@ impl StaffService {
             None => {
                 // Unknown to anyone who isn't signed in; audited for those who are.
                 let r = self.authenticate(token).await?;
-                let e = Refusal::not_found(
-                    "CODE_NOT_FOUND",
-                    "验证码无效:未找到对应的报名,或考生已撤回、重新提交(请以最新报名表为准)",
-                )
-                .field("code");
+                let e = code_not_found();
                 Err(self.refuse(&r.staff, action, code, e).await)
             }
         }
@@ -809,7 +835,7 @@ impl StaffService {
     /// R22: the application behind the code on a printed form, for the clerk to check.
     pub async fn find_by_code(&self, token: &StaffToken, project: &ProjectCode, code: &str) -> Result<Loaded, Refusal> {
         let target = self.by_code(token, project, code, "find_by_code").await?;
-        self.apps.read_for(&Principal::StaffToken(token.clone()), &target, "find_by_code").await
+        self.apps.read_for(&Principal::StaffToken(token.clone()), &target, "find_by_code").await.map_err(unknown_code)
     }
 
     /// R22: confirm by the code on the form; only the live code of the latest submission does
@@ -822,7 +848,7 @@ impl StaffService {
     ) -> Result<Outcome, Refusal> {
         let target = self.by_code(token, project, code, "confirm").await?;
         let cmd = Command::Confirm { code: code.to_string() };
-        self.decide(token, &target, cmd).await
+        self.decide(token, &target, cmd).await.map_err(unknown_code)
     }
 
     /// Any decision on one application (R22–R25, R34, R42): the one `execute`.

@@ -1040,16 +1040,18 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
         }
         Command::Create { .. } => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
         Command::MergeScores { record } => {
-            let Some(record) = record else {
-                return Err(Refusal::not_found("NO_LAST_YEAR_RECORD", "未找到该证件去年的报考记录").field("id_number"));
-            };
-            // At the site, before its review: the candidate brings the proof with the form.
+            // At the site, before its review: the candidate brings the proof with the form. The
+            // state is checked before the record, so an application that can't take a merge
+            // can't be used to ask whether a document sat last year.
             if !matches!(app.status, Status::Submitted | Status::Confirmed) {
                 return Err(state("NOT_AT_SITE", "成绩合并须在考点审核完成前办理"));
             }
             if app.historical.is_some() {
                 return Err(state("ALREADY_HISTORICAL", "该报名已关联去年成绩,无需合并"));
             }
+            let Some(record) = record else {
+                return Err(Refusal::not_found("NO_LAST_YEAR_RECORD", "未找到该证件去年的报考记录").field("id_number"));
+            };
             let same_doc = {
                 let doc = &ctx.candidate.identity.document;
                 record.id_type == doc.id_type && record.id_number.expose() == doc.number()
