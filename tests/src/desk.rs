@@ -31,7 +31,9 @@ pub async fn centre(app: &TestApp) -> String {
     login(app, "centre_admin", &e.secret_base32).await
 }
 
-/// Create an account as `admin` (over HTTP) and log it in; returns (token, base32 key).
+/// Create an account as `admin` (over HTTP), let its owner enrol with the code the admin was
+/// given (their own password; the TOTP key comes back to them alone) and log in; returns
+/// (token, base32 key).
 pub async fn create(
     app: &TestApp,
     admin: &str,
@@ -40,12 +42,20 @@ pub async fn create(
     area: &str,
     is_admin: bool,
 ) -> (String, String) {
-    let body = json!({"account": account, "name": "测试工作人员", "role": role, "area": area, "admin": is_admin,
-                      "password": STAFF_PASSWORD});
+    let body = json!({"account": account, "name": "测试工作人员", "role": role, "area": area, "admin": is_admin});
     let (s, v) = app.call("POST", "/v1/staff/accounts", Some(admin), Some(body)).await;
     assert_eq!(s, 201, "create {account}: {v}");
-    let secret = v["secret_base32"].as_str().expect("secret").to_string();
+    assert!(v.get("secret_base32").is_none(), "the admin holds no credential: {v}");
+    let secret = enrol(app, account, v["enrolment_code"].as_str().expect("enrolment code")).await;
     (login(app, account, &secret).await, secret)
+}
+
+/// The owner's enrolment: returns their TOTP key (base32).
+pub async fn enrol(app: &TestApp, account: &str, code: &str) -> String {
+    let body = json!({"account": account, "code": code, "password": STAFF_PASSWORD});
+    let (s, v) = app.call("POST", "/v1/staff/enrolment", None, Some(body)).await;
+    assert_eq!(s, 200, "enrol {account}: {v}");
+    v["secret_base32"].as_str().expect("secret").to_string()
 }
 
 /// A staff call: `(status, body)`.

@@ -154,10 +154,13 @@ async fn a_new_candidate_registers_binds_wechat_creates_fills_and_submits_on_the
         [(centre.clone(), "henan_admin", "district", "41", true), (String::new(), "site_4101", "site", "4101", false)]
     {
         let by = if by.is_empty() { made.last().cloned().unwrap() } else { by };
-        let body =
-            json!({"account": account, "name": "工作人员", "role": role, "area": area, "admin": admin, "password": pw});
+        let body = json!({"account": account, "name": "工作人员", "role": role, "area": area, "admin": admin});
         let (s, v) = f.staff("POST", "/v1/staff/accounts", Some(&by), Some(body)).await;
         assert_eq!(s, 201, "{v}");
+        // The owner enrols with the admin's one-time code: their password, their TOTP key.
+        let enrol = json!({"account": account, "code": v["enrolment_code"], "password": pw});
+        let (s, v) = f.staff("POST", "/v1/staff/enrolment", None, Some(enrol)).await;
+        assert_eq!(s, 200, "{v}");
         made.push(f.staff_login(account, pw, v["secret_base32"].as_str().unwrap()).await);
     }
     let clerk = made[1].clone();

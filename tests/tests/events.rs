@@ -178,7 +178,7 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
 #[tokio::test]
 async fn every_staff_event_replays_through_the_review_handler() {
     use services::principal::Role;
-    use services::staff::{NewStaff, current_code};
+    use services::staff::{NewStaffByAdmin, current_code};
     let mut h = Harness::new();
     let login = |account: &'static str, password: &'static str, secret: String| async move {
         (account, password, current_code(&secret, e2e::NOW).unwrap())
@@ -190,22 +190,27 @@ async fn every_staff_event_replays_through_the_review_handler() {
     let centre_token = services::staff_session::StaffToken::parse(v["token"].as_str().unwrap()).unwrap();
     // Replaying the same code is refused (RFC 6238 §5.2: a code is good once).
     h.replay_with("staff-login.json", &subs, None, 401, Some("TOTP_REUSED")).await;
-    let new = NewStaff {
+    let new = NewStaffByAdmin {
         account: "henan_admin".into(),
         name: "河南考区管理员".into(),
         role: Role::District,
         area: "41".into(),
         admin: true,
-        password: "Henan-admin-2025".into(),
     };
-    let admin = h.staff.create(&centre_token, new).await.unwrap();
+    let invite = h.staff.create(&centre_token, new).await.unwrap();
+    let admin = h.staff.enrol("henan_admin", &invite.code, "Henan-admin-2025").await.unwrap();
     let (a, p, c) = login("henan_admin", "Henan-admin-2025", admin.secret_base32).await;
     let v = h
         .replay_with("staff-login.json", &[("site_4101", a), ("Site-clerk-2025", p), ("123456", &c)], None, 200, None)
         .await;
     h.token = Some(v["token"].as_str().unwrap().to_string());
-    let clerk = h.replay("staff-create.json", None, 201, None).await;
-    assert_eq!(clerk["staff"]["role"], "site");
+    let invite = h.replay("staff-create.json", None, 201, None).await;
+    assert_eq!(invite["staff"]["role"], "site");
+    // The clerk enrols with the code, choosing their own password; the key is theirs alone.
+    let code = invite["enrolment_code"].as_str().unwrap().to_string();
+    let placeholder = "REPLACE-WITH-THE-ENROLMENT-CODE-FROM-THE-ADMIN";
+    let clerk = h.replay_with("staff-enrol.json", &[(placeholder, &code)], None, 200, None).await;
+    h.replay_with("staff-enrol.json", &[(placeholder, &code)], None, 401, Some("ENROLMENT_INVALID")).await;
     h.replay("staff-create.json", None, 409, Some("STAFF_EXISTS")).await;
     let list = h.replay("staff-list.json", None, 200, None).await;
     assert_eq!(list.as_array().unwrap().len(), 2, "the admin and the clerk: {list}");
@@ -236,8 +241,8 @@ async fn every_staff_event_replays_through_the_review_handler() {
     for seen in ["login", "create_staff", "find_by_code", "confirm", "view_application", "reject_site"] {
         assert!(actions.contains(&seen), "{seen} not audited: {actions:?}");
     }
-    let reset = h.replay("staff-reset-totp.json", None, 200, None).await;
-    assert_ne!(reset["secret_base32"], clerk["secret_base32"]);
+    let reset = h.replay("staff-reset.json", None, 200, None).await;
+    assert!(reset["enrolment_code"].as_str().is_some_and(|c| !c.is_empty() && c != code), "{reset}");
     let (admin_token, _) = (h.token.clone(), ());
     h.token = clerk_token.clone();
     h.replay("staff-me.json", None, 401, Some("STAFF_SESSION_REVOKED")).await;

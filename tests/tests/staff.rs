@@ -389,11 +389,29 @@ async fn two_staff_deciding_the_same_application_at_once_make_exactly_one_decisi
 async fn staff_sessions_end_when_idle_or_locked_out_and_codes_work_once(app: TestApp) {
     let centre = desk::centre(&app).await;
     let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
+    // The admin creates the account and hands over a one-time code; the owner sets a password
+    // of their own (checked) and alone receives the TOTP key.
     let body = json!({"account": "site_4101", "name": "王考点", "role": "site", "area": "4101", "admin": false,
-                      "password": "short1A!"});
-    let (s, v) = app.call("POST", "/v1/staff/accounts", Some(&admin), Some(body)).await;
-    assert_eq!((s, code_of(&v)), (400, "WEAK_PASSWORD"));
-    let (clerk, secret) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
+                      "password": "Admin-chosen-2025"});
+    let (s, v) = app.call("POST", "/v1/staff/accounts", Some(&admin), Some(body.clone())).await;
+    assert_eq!((s, code_of(&v)), (400, "UNKNOWN_FIELD"), "an admin sets no one's password");
+    let mut body = body;
+    body.as_object_mut().unwrap().remove("password");
+    let (s, invite) = app.call("POST", "/v1/staff/accounts", Some(&admin), Some(body)).await;
+    assert_eq!(s, 201, "{invite}");
+    let code = invite["enrolment_code"].as_str().unwrap();
+    let enrol = |password: &str, code: &str| {
+        let body = json!({"account": "site_4101", "code": code, "password": password});
+        app.call("POST", "/v1/staff/enrolment", None, Some(body))
+    };
+    assert_eq!(code_of(&enrol("short1A!", code).await.1), "WEAK_PASSWORD");
+    assert_eq!(code_of(&enrol(desk::STAFF_PASSWORD, "not-the-code").await.1), "ENROLMENT_INVALID");
+    let (s, v) = enrol(desk::STAFF_PASSWORD, code).await;
+    assert_eq!(s, 200, "{v}");
+    let (s2, again) = enrol(desk::STAFF_PASSWORD, code).await;
+    assert_eq!((s2, code_of(&again)), (401, "ENROLMENT_INVALID"), "a code works once");
+    let secret = v["secret_base32"].as_str().unwrap().to_string();
+    let clerk = desk::login(&app, "site_4101", &secret).await;
     let now = services::ports::Clock::now(app.clock.as_ref());
     let code = services::staff::current_code(&secret, now).unwrap();
     let login = |totp: String| {

@@ -79,7 +79,8 @@ pub enum RouteId {
     StaffCreate,
     StaffList,
     StaffDisable,
-    StaffResetTotp,
+    StaffReset,
+    StaffEnrol,
     StaffAudit,
     StaffScoreMerge,
 }
@@ -596,7 +597,7 @@ pub const ROUTES: &[Route] = &[
         "创建工作人员账号 (中心:考区管理员;考区管理员:本考区工作人员)",
         auth = true,
         Some("NewStaffRequest"),
-        Some("EnrolmentView"),
+        Some("InvitationView"),
         201,
         "staff-create.json"
     ),
@@ -625,16 +626,28 @@ pub const ROUTES: &[Route] = &[
         "staff-disable.json"
     ),
     route!(
-        StaffResetTotp,
+        StaffReset,
         Review,
         "POST",
-        "/v1/staff/accounts/{account}/totp",
-        "重置动态口令 (其会话立即失效)",
+        "/v1/staff/accounts/{account}/reset",
+        "重置登录凭据:清除密码与动态口令,发放新的激活码 (其会话立即失效)",
         auth = true,
         None,
+        Some("InvitationView"),
+        200,
+        "staff-reset.json"
+    ),
+    route!(
+        StaffEnrol,
+        Review,
+        "POST",
+        "/v1/staff/enrolment",
+        "工作人员激活:凭管理员发放的激活码设置本人密码,领取动态口令密钥",
+        auth = false,
+        Some("StaffEnrolRequest"),
         Some("EnrolmentView"),
         200,
-        "staff-reset-totp.json"
+        "staff-enrol.json"
     ),
     route!(
         StaffScoreMerge,
@@ -761,6 +774,8 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<crate::staff::NewStaffRequest>(&mut s);
     add::<crate::staff::ScoreMergeRequest>(&mut s);
     add::<crate::staff::EnrolmentView>(&mut s);
+    add::<crate::staff::InvitationView>(&mut s);
+    add::<crate::staff::StaffEnrolRequest>(&mut s);
     add::<crate::staff::AuditPageView>(&mut s);
     add::<crate::staff::AuditRecordView>(&mut s);
     // The page body depends on `{page}`: one of the six page inputs.
@@ -1101,7 +1116,8 @@ pub fn openapi_with(reference: &shared::reference::Reference) -> serde_json::Val
     ]);
     let staff = &mut doc["components"]["schemas"]["NewStaffRequest"];
     staff["allOf"] = json!(by_role);
-    staff["properties"]["password"]["pattern"] = json!(crate::staff::STAFF_PASSWORD_PATTERN);
+    doc["components"]["schemas"]["StaffEnrolRequest"]["properties"]["password"]["pattern"] =
+        json!(crate::staff::STAFF_PASSWORD_PATTERN);
     // R41: a proof kind is one some district declares.
     let kinds = codes(reference.materials().districts.values().flat_map(|d| d.proofs.iter().map(|p| p.kind.as_str())));
     for path in

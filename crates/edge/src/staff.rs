@@ -256,6 +256,28 @@ pub struct NewStaffRequest {
     pub area: String,
     #[serde(default)]
     pub admin: bool,
+}
+
+/// What an admin hands to the new account's owner (once): the owner enrols with it.
+#[derive(Serialize, ToSchema)]
+pub struct InvitationView {
+    pub staff: StaffView,
+    /// One-time enrolment code for `POST /v1/staff/enrolment`; the admin never sees the
+    /// password or the TOTP key. Empty when the answer is not an invitation (disabling).
+    pub enrolment_code: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// The owner's enrolment: the code from their admin and a password of their own.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffEnrolRequest {
+    #[schema(min_length = 1, max_length = 64)]
+    pub account: String,
+    #[schema(value_type = String, min_length = 1, max_length = 128)]
+    pub code: Sensitive,
     /// 12–64 characters from at least three of: lower case, upper case, digits, ASCII symbols;
     /// no control characters.
     #[schema(value_type = String, min_length = 12, max_length = 64)]

@@ -61,7 +61,33 @@ pub struct StaffService {
     pub id_pepper: crate::secret::Secret,
 }
 
-/// A new staff account, parsed at the edge.
+/// A new staff account, as an admin creates it: no password and no second factor — those are
+/// its owner's alone (see [`StaffService::enrol`]), so an admin can't act as the staff they make.
+pub struct NewStaffByAdmin {
+    pub account: String,
+    pub name: String,
+    pub role: Role,
+    pub area: String,
+    pub admin: bool,
+}
+
+/// What an admin hands over: a one-time code with which the owner sets their own password and
+/// TOTP key.
+pub struct Invitation {
+    pub account: StaffAccount,
+    pub code: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// How long an enrolment code works.
+pub const INVITE_SECS: i64 = 72 * 60 * 60;
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new staff account with its credentials given (the command line's first admin, demo staff).
 pub struct NewStaff {
     pub account: String,
     pub name: String,
@@ -272,6 +298,10 @@ pub fn current_code(secret_base32: &str, at: OffsetDateTime) -> Option<String> {
     Some(format!("{:06}", hotp(&base32_decode(secret_base32)?, totp_step(at))))
 }
 
+fn at_unix(t: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -368,6 +398,11 @@ impl StaffService {
         };
         let v = decode::<StaffAccount>(stored)?;
         let (mut a, ver) = (v.value, v.ver);
+        if a.password_hash.expose().is_empty() {
+            // Not enrolled yet: the same hashing time and answer as a wrong password.
+            let _ = hash_password(password);
+            return Err(self.failed_login(&account, source, now, Some(&a), bad_credentials()).await);
+        }
         if !verify_password(password, a.password_hash.expose()) {
             return Err(self.failed_login(&account, source, now, Some(&a), bad_credentials()).await);
         }
@@ -509,15 +544,15 @@ impl StaffService {
 
     /// Create a staff account (admins only, within what they manage). The second factor's key
     /// is returned once, for its owner's authenticator app.
-    pub async fn create(&self, token: &StaffToken, new: NewStaff) -> Result<Enrolment, Refusal> {
-        check_staff_password(new.password.expose())?;
+    pub async fn create(&self, token: &StaffToken, new: NewStaffByAdmin) -> Result<Invitation, Refusal> {
         let district = self.district_of(new.role, &new.area)?;
         let r = self.authenticate(token).await?;
         let action = "create_staff";
         if !self.manages(&r.staff, new.role, district.as_ref(), new.admin) {
             return Err(self.refuse(&r.staff, action, &new.account, not_permitted()).await);
         }
-        let key = new_totp_key()?;
+        let code = shared::random::token(32);
+        let expires = self.now().unix_timestamp() + INVITE_SECS;
         let a = StaffAccount {
             account: new.account.clone(),
             name: new.name,
@@ -525,11 +560,13 @@ impl StaffService {
             area: new.area,
             district,
             admin: new.admin,
-            password_hash: hash_password(new.password.expose())?.into(),
-            totp_secret: b64(&key).into(),
+            password_hash: Sensitive::default(),
+            totp_secret: Sensitive::default(),
             totp_step: 0,
             epoch: 0,
             disabled: false,
+            invite_hash: Some(sha256_hex(&code)),
+            invite_expires: expires,
             created_by: r.staff.id.clone(),
             created_at: self.now(),
         };
@@ -539,7 +576,7 @@ impl StaffService {
             audit::write(r.staff.audit_area(), &rec)?,
         ];
         match self.table.transact(writes).await {
-            Ok(()) => Ok(enrolment(a, &key)),
+            Ok(()) => Ok(Invitation { account: a, code, expires_at: at_unix(expires) }),
             Err(StoreError::Conflict { .. }) => Err(self
                 .refuse(
                     &r.staff,
@@ -590,6 +627,8 @@ impl StaffService {
             totp_step: 0,
             epoch: 0,
             disabled: false,
+            invite_hash: None,
+            invite_expires: 0,
             created_by: by.into(),
             created_at: self.now(),
         };
@@ -608,15 +647,57 @@ impl StaffService {
         e
     }
 
-    /// Disable an account, or give it a new TOTP key: either way its sessions end at once (the
-    /// epoch moves). An account the admin doesn't manage is "not found".
-    pub async fn change(&self, token: &StaffToken, account: &str, reset_totp: bool) -> Result<Enrolment, Refusal> {
+    /// The owner's first step (or after a reset): the one-time code from their admin, and a
+    /// password of their own; answered with their TOTP key, shown this once. The code works once
+    /// and for [`INVITE_SECS`]; attempts come from the same budget as logins.
+    pub async fn enrol(&self, account: &str, code: &str, password: &str) -> Result<Enrolment, Refusal> {
+        let invalid =
+            || Refusal::new(Kind::Unauthorized, "ENROLMENT_INVALID", "激活码无效或已过期,请联系管理员重新发放");
+        let account = account.trim().to_ascii_lowercase();
+        if !valid_account(&account) {
+            return Err(invalid());
+        }
+        check_staff_password(password)?;
+        let now = self.now();
+        STAFF_LOGIN_ATTEMPTS.take(self.table.as_ref(), &account, now).await?;
+        let Some(stored) = self.table.get(&keys::staff(&account)).await? else { return Err(invalid()) };
+        let v = decode::<StaffAccount>(&stored)?;
+        let (mut a, ver) = (v.value, v.ver);
+        let good =
+            a.invite_hash.as_deref() == Some(sha256_hex(code).as_str()) && now.unix_timestamp() < a.invite_expires;
+        if !good || a.disabled {
+            return Err(invalid());
+        }
+        let key = new_totp_key()?;
+        a.password_hash = hash_password(password)?.into();
+        a.totp_secret = b64(&key).into();
+        a.totp_step = 0;
+        a.invite_hash = None;
+        a.invite_expires = 0;
+        a.epoch += 1;
+        let staff = a.principal()?;
+        let writes = vec![
+            Write::Put { item: staff_item(&a, ver + 1)?, cond: Cond::Version(ver) },
+            audit::write(staff.audit_area(), &self.record(&staff, "enrol", None, "ok"))?,
+        ];
+        self.table.transact(writes).await.map_err(|e| match e {
+            StoreError::Conflict { .. } => invalid(),
+            e => e.into(),
+        })?;
+        Ok(enrolment(a, &key))
+    }
+
+    /// Disable an account, or reset its credentials (a new enrolment code for its owner; the
+    /// password and TOTP key are gone): either way its sessions end at once (the epoch moves).
+    /// An account the admin doesn't manage is "not found".
+    pub async fn change(&self, token: &StaffToken, account: &str, reset: bool) -> Result<Invitation, Refusal> {
+        let reset_totp = reset;
         if !valid_account(account) {
             return Err(staff_not_found());
         }
         let got = self.table.get_many(&[token.key(), keys::staff(&token.account), keys::staff(account)]).await?;
         let mut r = resolve(token, got[0].as_ref(), got[1].as_ref(), self.now())?;
-        let action = if reset_totp { "reset_totp" } else { "disable_staff" };
+        let action = if reset_totp { "reset_credentials" } else { "disable_staff" };
         if account == r.staff.id {
             // Not one's own: a centre admin could otherwise lock the last way in.
             return Err(self.refuse(&r.staff, action, account, not_permitted()).await);
@@ -627,10 +708,13 @@ impl StaffService {
         };
         let (mut a, ver) = (target.value, target.ver);
         a.epoch += 1;
-        let key = new_totp_key()?;
+        let code = shared::random::token(32);
         if reset_totp {
-            a.totp_secret = b64(&key).into();
+            a.password_hash = Sensitive::default();
+            a.totp_secret = Sensitive::default();
             a.totp_step = 0;
+            a.invite_hash = Some(sha256_hex(&code));
+            a.invite_expires = self.now().unix_timestamp() + INVITE_SECS;
         } else {
             a.disabled = true;
         }
@@ -644,7 +728,8 @@ impl StaffService {
             StoreError::Conflict { .. } => Refusal::concurrent(),
             e => e.into(),
         })?;
-        Ok(enrolment(a, &key))
+        let expires_at = at_unix(a.invite_expires);
+        Ok(Invitation { account: a, code: if reset_totp { code } else { String::new() }, expires_at })
     }
 
     /// The staff of the admin's district (the centre: of a district it names).

@@ -47,6 +47,13 @@ pub struct StaffAccount {
     pub epoch: u32,
     #[serde(default)]
     pub disabled: bool,
+    /// SHA-256 (hex) of the one-time enrolment code an admin handed over, while the owner has
+    /// not yet set their password and second factor; `None` once enrolled.
+    #[serde(default)]
+    pub invite_hash: Option<String>,
+    /// When the enrolment code stops working (Unix seconds).
+    #[serde(default)]
+    pub invite_expires: i64,
     pub created_by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

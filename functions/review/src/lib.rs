@@ -9,13 +9,15 @@ pub mod compose;
 use edge::api::{Function, Params, RouteId, resolve};
 use edge::http::{HttpResponse, json_response, no_content, no_route, parse_body, query_param, segments, staff_bearer};
 use edge::staff::{
-    AuditPageView, AuditRecordView, DecisionKind, DecisionRequest, EnrolmentView, MaterialLink, NewStaffRequest,
-    QueueCountView, QueueEntryView, QueuePageView, ScoreMergeRequest, StaffApplicationView, StaffLoginRequest,
-    StaffSessionView, StaffView,
+    AuditPageView, AuditRecordView, DecisionKind, DecisionRequest, EnrolmentView, InvitationView, MaterialLink,
+    NewStaffRequest, QueueCountView, QueueEntryView, QueuePageView, ScoreMergeRequest, StaffApplicationView,
+    StaffEnrolRequest, StaffLoginRequest, StaffSessionView, StaffView,
 };
 use lambda_http::Request;
 use services::applications::Target;
-use services::staff::{Enrolment, NewStaff, StaffService, Stage, parse_audit_position, parse_position};
+use services::staff::{
+    Enrolment, Invitation, NewStaffByAdmin, StaffService, Stage, parse_audit_position, parse_position,
+};
 use services::staff_session::valid_account;
 use shared::domain::account::Candidate;
 use shared::domain::application::{Application, Command};
@@ -64,6 +66,12 @@ fn enrolment(status: u16, e: &Enrolment) -> HttpResponse {
         otpauth_uri: e.otpauth_uri.clone(),
         secret_base32: e.secret_base32.clone(),
     };
+    json_response(status, &v)
+}
+
+fn invitation(status: u16, i: &Invitation) -> HttpResponse {
+    let v =
+        InvitationView { staff: StaffView::of(&i.account), enrolment_code: i.code.clone(), expires_at: i.expires_at };
     json_response(status, &v)
 }
 
@@ -186,15 +194,14 @@ async fn route(staff: &StaffService, req: &Request) -> Result<HttpResponse, Refu
             if !valid_account(&b.account) {
                 return Err(Refusal::bad("INVALID_ACCOUNT", "账号应为4-32位小写字母、数字或下划线").field("account"));
             }
-            let new = NewStaff {
+            let new = NewStaffByAdmin {
                 account: b.account,
                 name: parse_text(&b.name, 40, "name")?,
                 role: b.role,
                 area: b.area,
                 admin: b.admin,
-                password: b.password,
             };
-            Ok(enrolment(201, &staff.create(&token()?, new).await?))
+            Ok(invitation(201, &staff.create(&token()?, new).await?))
         }
         RouteId::StaffList => {
             let district = optional_district(req)?;
@@ -205,7 +212,11 @@ async fn route(staff: &StaffService, req: &Request) -> Result<HttpResponse, Refu
             let e = staff.change(&token()?, p.get("account"), false).await?;
             Ok(json_response(200, &StaffView::of(&e.account)))
         }
-        RouteId::StaffResetTotp => Ok(enrolment(200, &staff.change(&token()?, p.get("account"), true).await?)),
+        RouteId::StaffReset => Ok(invitation(200, &staff.change(&token()?, p.get("account"), true).await?)),
+        RouteId::StaffEnrol => {
+            let b: StaffEnrolRequest = parse_body(req)?;
+            Ok(enrolment(200, &staff.enrol(&b.account, b.code.expose(), b.password.expose()).await?))
+        }
         RouteId::StaffAudit => {
             let day = query_param(req, "day")
                 .filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
