@@ -245,8 +245,13 @@ async fn r36_the_site_merges_last_years_scores_under_the_previous_document(app: 
     assert_eq!((s, code_of(&v)), (422, "NOT_HISTORICAL"), "R38: absent last year: {v}");
     let (s, v) = merge(&reviewer, LI.id_number).await;
     assert_eq!((s, code_of(&v)), (403, "NOT_PERMITTED"), "the site records the merge: {v}");
+    let review = format!("{Q}/queues/review");
+    let before = desk::queue_with(app, &clerk, &review, &cid).await["entries"][0]["waiting_since"].clone();
+    app.clock.set(services::ports::Clock::now(app.clock.as_ref()) + time::Duration::seconds(90));
     let (s, v) = merge(&clerk, LI.id_number).await;
     assert_eq!((s, v["historical"].as_bool()), (200, Some(true)), "{v}");
+    let after = desk::queue_with(app, &clerk, &review, &cid).await["entries"][0]["waiting_since"].clone();
+    assert_eq!(before, after, "a merge doesn't move the application in the site's queue");
     assert!(!v.to_string().contains(LI.id_number), "the previous number is not echoed");
     let (_, mine) = app.call("GET", P, Some(&cand), None).await;
     assert_eq!(mine["historical"]["last_year"], 2024, "{mine}");

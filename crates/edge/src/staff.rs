@@ -108,7 +108,7 @@ impl QueueEntryView {
             subjects: exam.map(|e| e.subjects.clone()).unwrap_or_default(),
             submissions: app.submissions,
             historical: app.historical.is_some(),
-            waiting_since: app.updated_at,
+            waiting_since: app.status_since.unwrap_or(app.updated_at),
         }
     }
 }

@@ -168,7 +168,7 @@ pub fn index_attrs(app: &Application, project: &Project, district: &District) ->
         a.push(("gsi1pk", json!(keys::vcode(code))));
         a.push(("gsi1sk", json!("APP")));
     }
-    let since = format!("{}#{cid}", sortable(app.updated_at));
+    let since = format!("{}#{cid}", sortable(app.status_since.unwrap_or(app.updated_at)));
     let queue = match app.status {
         Status::Submitted if district.online_confirmation && !app.auto_confirmed => {
             app.pages.site.as_ref().and_then(|s| s.point.as_ref()).map(|pt| keys::confirm_queue(p, pt.as_str()))

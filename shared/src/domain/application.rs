@@ -305,6 +305,10 @@ pub struct Application {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// When the application entered its current status: where it stands in a work queue, which
+    /// other changes (a score merge while it waits) must not move.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub status_since: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -558,6 +562,7 @@ impl Application {
             paid: None,
             created_at: now,
             updated_at: now,
+            status_since: Some(now),
         }
     }
 
@@ -578,6 +583,14 @@ impl Application {
 
     /// Fold one event into the state.
     pub fn apply(&mut self, event: &Event, now: OffsetDateTime) {
+        let before = self.status;
+        self.apply_event(event, now);
+        if self.status != before || matches!(event, Event::Submitted { .. }) {
+            self.status_since = Some(now);
+        }
+    }
+
+    fn apply_event(&mut self, event: &Event, now: OffsetDateTime) {
         self.updated_at = now;
         match event {
             Event::Created { .. } => {}
