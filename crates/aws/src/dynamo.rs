@@ -111,6 +111,26 @@ fn decode_cursor(c: &str) -> Result<Attrs, StoreError> {
     Ok(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
+impl DynamoTable {
+    /// A Query on the table or one index, with the key condition, in the query's order.
+    fn query_on(
+        &self,
+        q: &Query,
+    ) -> Result<aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder, StoreError> {
+        let (expr, names, values) = key_condition(q)?;
+        Ok(self
+            .client
+            .get()
+            .query()
+            .table_name(&self.table)
+            .set_index_name(q.index.map(|i| index_name(i).to_string()))
+            .key_condition_expression(expr)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(!q.descending))
+    }
+}
+
 #[async_trait]
 impl Table for DynamoTable {
     async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
@@ -354,21 +374,12 @@ impl Table for DynamoTable {
     }
 
     async fn count_items(&self, q: &Query, cap: u64) -> Result<u64, StoreError> {
-        let (expr, names, values) = key_condition(q)?;
         let mut n = 0u64;
         let mut start = None;
         // Pages of up to 1 MB each, counted server-side (`Select: COUNT` returns no items).
         loop {
             let out = self
-                .client
-                .get()
-                .query()
-                .table_name(&self.table)
-                .set_index_name(q.index.map(|i| index_name(i).to_string()))
-                .key_condition_expression(expr.clone())
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(!q.descending)
+                .query_on(q)?
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .limit(cap.clamp(1, 10_000) as i32)
                 .set_exclusive_start_key(start)
@@ -384,18 +395,9 @@ impl Table for DynamoTable {
     }
 
     async fn query(&self, q: &Query) -> Result<QueryPage, StoreError> {
-        let (expr, names, values) = key_condition(q)?;
         let start = q.cursor.as_deref().map(decode_cursor).transpose()?;
         let out = self
-            .client
-            .get()
-            .query()
-            .table_name(&self.table)
-            .set_index_name(q.index.map(|i| index_name(i).to_string()))
-            .key_condition_expression(expr)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .scan_index_forward(!q.descending)
+            .query_on(q)?
             .limit(q.limit.clamp(1, 1000) as i32)
             // Only the base table offers strongly consistent reads; indexes are eventual.
             .consistent_read(q.index.is_none())

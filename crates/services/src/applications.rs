@@ -227,27 +227,14 @@ impl Applications {
     }
 
     fn audit_record(&self, s: &Staff, action: &str, target: &Target, outcome: &str) -> AuditRecord {
-        AuditRecord {
-            staff: s.id.clone(),
-            role: format!("{:?}", s.role).to_lowercase(),
-            action: action.to_string(),
-            target: Some(format!("{}/{}", target.candidate_id, target.project)),
-            outcome: outcome.to_string(),
-            at: self.clock.now(),
-        }
+        let target = Some(format!("{}/{}", target.candidate_id, target.project));
+        AuditRecord::of(s, action, target, outcome, self.clock.now())
     }
 
-    /// A refused staff action is recorded too; on its own write, after the refusal, so a
-    /// failure here is logged and the refusal still answered.
+    /// A refused staff action is recorded too (`audit::note_refusal`).
     async fn audit_refusal(&self, s: &Staff, action: &str, target: &Target, area: Option<&str>, code: &str) {
         let rec = self.audit_record(s, action, target, code);
-        let written = match crate::audit::item(area.unwrap_or(s.audit_area()), &rec) {
-            Ok(item) => self.table.put(item, store::Cond::NotExists).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            tracing::error!(error = %e, staff = %s.id, action, "audit record of a refusal not written");
-        }
+        crate::audit::note_refusal(self.table.as_ref(), area.unwrap_or(s.audit_area()), &rec).await;
     }
 
     /// The one loop every change takes: load, turn the intent into a command, authorise,

@@ -32,6 +32,38 @@ pub struct AuditRecord {
     pub at: OffsetDateTime,
 }
 
+impl AuditRecord {
+    /// What `staff` did (`action`) to `target`, with what `outcome`, at `at`.
+    pub fn of(
+        staff: &crate::principal::Staff,
+        action: &str,
+        target: Option<String>,
+        outcome: &str,
+        at: OffsetDateTime,
+    ) -> AuditRecord {
+        AuditRecord {
+            staff: staff.id.clone(),
+            role: staff.role.as_str().to_string(),
+            action: action.to_string(),
+            target,
+            outcome: outcome.to_string(),
+            at,
+        }
+    }
+}
+
+/// File a refusal's record on its own write, after the refusal: a failure here is logged and
+/// the refusal still answered (a decision's record, by contrast, rides in its transaction).
+pub async fn note_refusal(table: &dyn store::Table, area: &str, rec: &AuditRecord) {
+    let written = match item(area, rec) {
+        Ok(item) => table.put(item, Cond::NotExists).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        tracing::error!(error = %e, staff = %rec.staff, action = %rec.action, "audit record of a refusal not written");
+    }
+}
+
 /// The Beijing calendar day of `t`, `YYYYMMDD` (a clerk's "today" is Beijing's).
 pub fn day(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC));

@@ -56,6 +56,18 @@ pub enum Role {
     Centre,
 }
 
+impl Role {
+    /// The name the API and the audit trail use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Point => "point",
+            Role::Site => "site",
+            Role::District => "district",
+            Role::Centre => "centre",
+        }
+    }
+}
+
 /// Which applications a staff account reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {

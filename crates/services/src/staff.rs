@@ -4,7 +4,7 @@
 //! Every decision on an application goes through [`Applications::execute`] — the one place a
 //! principal's reach is checked — with the staff token resolved in the same read as the data.
 
-use crate::applications::{Applications, Loaded, Outcome, Target, command_name};
+use crate::applications::{Applications, Loaded, Outcome, Target};
 use crate::audit::{self, AuditRecord};
 use crate::limits::{self, Limit};
 use crate::password::{hash_password, verify_password};
@@ -13,7 +13,7 @@ use crate::principal::{Principal, Role, Scope, Staff};
 use crate::staff_session::{self, Resolved, StaffAccount, StaffToken, resolve, session_item, valid_account};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use shared::domain::application::{Application, Command, Status};
+use shared::domain::application::{Application, Command};
 use shared::domain::values::{DistrictCode, ProjectCode, Sensitive};
 use shared::error::{Kind, Refusal};
 use shared::reference::Reference;
@@ -191,6 +191,15 @@ fn code_not_found() -> Refusal {
         .field("code")
 }
 
+/// The staff account is locked after repeated failures, until `until` (Unix seconds).
+fn locked(until: i64) -> Refusal {
+    Refusal::new(
+        Kind::TooMany,
+        "STAFF_ACCOUNT_LOCKED",
+        format!("登录失败次数过多,账号已锁定至{}(北京时间)", limits::beijing_hhmm(until)),
+    )
+}
+
 fn not_permitted() -> Refusal {
     Refusal::new(Kind::Forbidden, "NOT_PERMITTED", "无权进行此操作")
 }
@@ -343,14 +352,7 @@ impl StaffService {
     }
 
     fn record(&self, s: &Staff, action: &str, target: Option<String>, outcome: &str) -> AuditRecord {
-        AuditRecord {
-            staff: s.id.clone(),
-            role: format!("{:?}", s.role).to_lowercase(),
-            action: action.into(),
-            target,
-            outcome: outcome.into(),
-            at: self.now(),
-        }
+        AuditRecord::of(s, action, target, outcome, self.now())
     }
 
     /// Resolve a token alone (one round trip) and move its idle clock when due.
@@ -380,11 +382,7 @@ impl StaffService {
             .await?;
         let lock = got[1].as_ref().and_then(|l| l.get("until")).and_then(Value::as_i64);
         if let Some(until) = lock.filter(|u| *u > now.unix_timestamp()) {
-            return Err(Refusal::new(
-                Kind::TooMany,
-                "STAFF_ACCOUNT_LOCKED",
-                format!("登录失败次数过多,账号已锁定至{}(北京时间)", limits::beijing_hhmm(until)),
-            ));
+            return Err(locked(until));
         }
         if STAFF_LOGIN_FAILURES_PER_SOURCE.reached(got[2].as_ref()) {
             return Err(limits::too_many(STAFF_LOGIN_FAILURES_PER_SOURCE.window(now).1));
@@ -463,11 +461,7 @@ impl StaffService {
         );
         if let Some(staff) = known.and_then(|a| a.principal().ok()) {
             let rec = self.record(&staff, "login", None, refusal.code);
-            if let Err(e) =
-                async { self.table.put(audit::item(staff.audit_area(), &rec)?, Cond::NotExists).await }.await
-            {
-                tracing::error!(error = %e, "audit record of a failed login not written");
-            }
+            audit::note_refusal(self.table.as_ref(), staff.audit_area(), &rec).await;
         }
         if let Err(e) = by_source {
             return e;
@@ -478,11 +472,7 @@ impl StaffService {
                 let key = keys::staff_lock(account);
                 let lock = json!({"pk": key.pk, "sk": key.sk, "until": until, "ttl": until});
                 match self.table.put(lock.as_object().cloned().unwrap_or_default(), Cond::Always).await {
-                    Ok(()) => Refusal::new(
-                        Kind::TooMany,
-                        "STAFF_ACCOUNT_LOCKED",
-                        format!("登录失败次数过多,账号已锁定至{}(北京时间)", limits::beijing_hhmm(until)),
-                    ),
+                    Ok(()) => locked(until),
                     Err(e) => e.into(),
                 }
             }
@@ -641,9 +631,7 @@ impl StaffService {
 
     async fn refuse(&self, s: &Staff, action: &str, target: &str, e: Refusal) -> Refusal {
         let rec = self.record(s, action, Some(target.to_string()), e.code);
-        if let Err(err) = async { self.table.put(audit::item(s.audit_area(), &rec)?, Cond::NotExists).await }.await {
-            tracing::error!(error = %err, "audit record of a refusal not written");
-        }
+        audit::note_refusal(self.table.as_ref(), s.audit_area(), &rec).await;
         e
     }
 
@@ -691,13 +679,12 @@ impl StaffService {
     /// password and TOTP key are gone): either way its sessions end at once (the epoch moves).
     /// An account the admin doesn't manage is "not found".
     pub async fn change(&self, token: &StaffToken, account: &str, reset: bool) -> Result<Invitation, Refusal> {
-        let reset_totp = reset;
         if !valid_account(account) {
             return Err(staff_not_found());
         }
         let got = self.table.get_many(&[token.key(), keys::staff(&token.account), keys::staff(account)]).await?;
         let mut r = resolve(token, got[0].as_ref(), got[1].as_ref(), self.now())?;
-        let action = if reset_totp { "reset_credentials" } else { "disable_staff" };
+        let action = if reset { "reset_credentials" } else { "disable_staff" };
         if account == r.staff.id {
             // Not one's own: a centre admin could otherwise lock the last way in.
             return Err(self.refuse(&r.staff, action, account, not_permitted()).await);
@@ -709,7 +696,7 @@ impl StaffService {
         let (mut a, ver) = (target.value, target.ver);
         a.epoch += 1;
         let code = shared::random::token(32);
-        if reset_totp {
+        if reset {
             a.password_hash = Sensitive::default();
             a.totp_secret = Sensitive::default();
             a.totp_step = 0;
@@ -729,7 +716,7 @@ impl StaffService {
             e => e.into(),
         })?;
         let expires_at = at_unix(a.invite_expires);
-        Ok(Invitation { account: a, code: if reset_totp { code } else { String::new() }, expires_at })
+        Ok(Invitation { account: a, code: if reset { code } else { String::new() }, expires_at })
     }
 
     /// The staff of the admin's district (the centre: of a district it names).
@@ -938,7 +925,6 @@ impl StaffService {
 
     /// Any decision on one application (R22–R25, R34, R42): the one `execute`.
     pub async fn decide(&self, token: &StaffToken, target: &Target, cmd: Command) -> Result<Outcome, Refusal> {
-        debug_assert!(!command_name(&cmd).is_empty());
         self.apps
             .execute(&Principal::StaffToken(token.clone()), target, crate::applications::Intent::Command(cmd))
             .await
@@ -1002,11 +988,6 @@ impl StaffService {
         let next = page.cursor.and_then(|_| page.items.last()?.get("sk")?.as_str().map(str::to_string));
         Ok((recs, next))
     }
-}
-
-/// Whether an application is still waiting on staff at all (for the console's "moved on").
-pub fn waiting(app: &Application) -> bool {
-    matches!(app.status, Status::Submitted | Status::Confirmed | Status::SiteApproved)
 }
 
 #[cfg(test)]
