@@ -87,6 +87,14 @@ pub async fn eventually(app: &TestApp, token: &str, path: &str, ready: impl Fn(u
     last
 }
 
+/// Once the code on a form can be looked up (the code index is eventually consistent), `POST`
+/// its confirmation as `clerk`.
+pub async fn confirm_code(app: &TestApp, clerk: &str, code: &str) -> (u16, Value) {
+    let path = format!("/v1/staff/projects/2025-health/codes/{code}");
+    eventually(app, clerk, &path, |s, _| s != 404).await;
+    app.call("POST", &format!("{path}/confirm"), Some(clerk), None).await
+}
+
 /// A queue page once it lists `cid`.
 pub async fn queue_with(app: &TestApp, token: &str, path: &str, cid: &str) -> Value {
     let has = |s: u16, v: &Value| {

@@ -224,3 +224,22 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A query on a global index once `ready` holds of its items (40 tries, 50 ms apart). DynamoDB's
+/// global indexes are eventually consistent: a test reads one the way the system does, never
+/// assuming a write is already there (or already gone).
+pub async fn query_until(
+    table: &dyn store::Table,
+    query: &store::Query,
+    ready: impl Fn(&[store::Item]) -> bool,
+) -> Vec<store::Item> {
+    let mut items = table.query(query).await.expect("index query").items;
+    for _ in 0..40 {
+        if ready(&items) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        items = table.query(query).await.expect("index query").items;
+    }
+    items
+}

@@ -123,8 +123,9 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
     // The site finds an application by the code on the form: only by the latest one (R18).
     let by_code = |c: &str| store::Query::of(Some(store::Index::Gsi1), store::keys::vcode(c), 10);
     let table = &app.running.deps.table;
-    assert!(table.query(&by_code(&first_code)).await.unwrap().items.is_empty());
-    assert_eq!(table.query(&by_code(&second_code)).await.unwrap().items.len(), 1);
+    // (Indexes are eventually consistent: read them until they settle, as the system does.)
+    assert!(e2e::query_until(table.as_ref(), &by_code(&first_code), <[_]>::is_empty).await.is_empty());
+    assert_eq!(e2e::query_until(table.as_ref(), &by_code(&second_code), |i| i.len() == 1).await.len(), 1);
     // The sweep finds it by district and deadline shard (R23); the confirmation deadline is the key.
     let cid = token.split('.').next().unwrap();
     let due = store::Query::of(
@@ -132,7 +133,7 @@ async fn a_first_time_candidate_registers_fills_submits_withdraws_and_resubmits(
         store::keys::due("2025-health", "41", store::layout::shard(cid)),
         10,
     );
-    let found = table.query(&due).await.unwrap().items;
+    let found = e2e::query_until(table.as_ref(), &due, |i| i.len() == 1).await;
     assert_eq!(found.len(), 1);
     let deadline = time::macros::datetime!(2024-12-20 17:00 +08:00).unix_timestamp();
     assert_eq!(found[0]["gsi3sk"], format!("{deadline:012}#{cid}"));

@@ -140,7 +140,7 @@ async fn r24_a_site_rejection_ends_the_application_with_its_reason_shown(app: Te
     let centre = desk::centre(&app).await;
     let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
     let (clerk, _) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
-    app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    desk::confirm_code(&app, &clerk, &code).await;
     let long = "原".repeat(201);
     let (s, v) = decide(&app, &clerk, &cid, "reject_site", Some(&long)).await;
     assert_eq!((s, code_of(&v)), (400, "INVALID_TEXT"), "reasons are bounded");
@@ -190,7 +190,7 @@ async fn r41_r42_a_point_returns_materials_and_passes_them_after_the_reupload(ap
 
     // Online districts confirm in the queue, never by a code at a counter.
     let code = v["verification_code"].as_str().unwrap();
-    let (s, e) = app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&site), None).await;
+    let (s, e) = desk::confirm_code(&app, &site, code).await;
     assert_eq!((s, code_of(&e)), (409, "ONLINE_CONFIRMATION"), "{e}");
     let (s, v) = decide(&app, &point, &cid, "approve_confirmation", None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("confirmed")), "{v}");
@@ -213,7 +213,7 @@ async fn r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site(
     let (clerk, _) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
     let page = desk::queue_with(&app, &clerk, &format!("{Q}/queues/confirm"), token.split('.').next().unwrap()).await;
     assert_eq!(page["entries"][0]["historical"], true, "{page}");
-    let (s, v) = app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    let (s, v) = desk::confirm_code(&app, &clerk, code).await;
     assert_eq!((s, v["status"].as_str(), v["historical"].as_bool()), (200, Some("confirmed"), Some(true)), "{v}");
     // And on to approved, like everyone else.
     let cid = token.split('.').next().unwrap();
@@ -231,7 +231,7 @@ async fn r36_the_site_merges_last_years_scores_under_the_previous_document(app: 
     let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
     let (clerk, _) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
     let (reviewer, _) = desk::create(&app, &admin, "henan_review", "district", "41", false).await;
-    app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    desk::confirm_code(&app, &clerk, &code).await;
     let app = &app;
     let merge = |token: &str, number: &str| {
         let path = format!("/v1/staff/applications/{cid}/2025-health/score-merge");
@@ -284,6 +284,9 @@ async fn bola_every_staff_route_by_every_role_inside_and_outside_its_scope(app: 
         who.push((name, inside, t));
     }
     let app_path = format!("/v1/staff/applications/{cid}/2025-health");
+    // The code index is eventually consistent: wait until an in-scope account finds the code.
+    let (_, _, first_inside) = who.iter().find(|w| w.1).unwrap();
+    desk::eventually(&app, first_inside, &format!("{Q}/codes/{code}"), |s, _| s == 200).await;
     for (name, inside, token) in &who {
         let role = name.split('_').next().unwrap();
         // Reading the application.
@@ -379,7 +382,7 @@ async fn two_staff_deciding_the_same_application_at_once_make_exactly_one_decisi
     let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
     let (clerk, _) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
     let (clerk2, _) = desk::create(&app, &admin, "site_4101_b", "site", "4101", false).await;
-    app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    desk::confirm_code(&app, &clerk, &code).await;
     let (a, b) = tokio::join!(
         decide(&app, &clerk, &cid, "approve_site", None),
         decide(&app, &clerk2, &cid, "reject_site", Some("材料不全"))
@@ -496,6 +499,9 @@ async fn queues_page_oldest_first_and_a_tampered_position_is_a_400(app: TestApp)
     let centre = desk::centre(&app).await;
     let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
     let (clerk, _) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
+    for cid in &cids {
+        desk::queue_with(&app, &clerk, &format!("{Q}/queues/confirm"), cid).await;
+    }
     let (s, p1) = get(&app, &clerk, &format!("{Q}/queues/confirm?limit=1")).await;
     assert_eq!(s, 200, "{p1}");
     assert_eq!(p1["entries"][0]["candidate_id"], cids[0], "oldest first");
@@ -516,7 +522,7 @@ async fn r24_no_review_decision_after_the_review_deadline(app: TestApp) {
     let centre = desk::centre(&app).await;
     let (admin, _) = desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
     let (clerk, secret) = desk::create(&app, &admin, "site_4101", "site", "4101", false).await;
-    app.call("POST", &format!("{Q}/codes/{code}/confirm"), Some(&clerk), None).await;
+    desk::confirm_code(&app, &clerk, &code).await;
     let henan = shared::domain::values::DistrictCode::parse("41", "district").unwrap();
     let project = shared::domain::values::ProjectCode::parse("2025-health", "project").unwrap();
     let deadline = app.running.deps.reference.projects()[&project].schedule(&henan).review_deadline;
