@@ -18,7 +18,7 @@ use serde_json::json;
 use services::accounts::Accounts;
 use services::applications::Applications;
 use services::config::{ConfigError, Env};
-use services::ports::{Clock, FaceVerifier, ObjectStore, WechatLogin};
+use services::ports::{Clock, FaceVerifier, MiniProgramLogin, ObjectStore};
 use services::staff::StaffService;
 use shared::domain::values::percent_decode;
 use shared::error::Refusal;
@@ -80,7 +80,7 @@ impl System {
         totp_clock: Option<Arc<dyn Clock>>,
     ) -> Result<System, ConfigError> {
         let reference = Arc::new(Reference::load_default()?);
-        let (wechat, face): (Arc<dyn WechatLogin>, Arc<dyn FaceVerifier>) =
+        let (wechat, face): (Arc<dyn MiniProgramLogin>, Arc<dyn FaceVerifier>) =
             (stand_ins.wechat.clone(), stand_ins.face.clone());
         let apps = Applications {
             table: table.clone(),
@@ -95,6 +95,7 @@ impl System {
                 clock: clock.clone(),
                 photo: reference.photo().clone(),
                 wechat,
+                baidu: stand_ins.baidu.clone(),
                 face,
                 id_pepper: services::secret::Secret::ready("local-secret", &stand_ins.secret),
                 session_ttl: Accounts::default_session_ttl(),

@@ -39,6 +39,8 @@ pub struct Stack {
     pub aws: Provisioned,
     pub pepper_arn: String,
     pub wechat_secret_arn: String,
+    pub baidu_secret_arn: String,
+    /// Speaks WeChat's APIs and Baidu's `jscode2sessionkey` (each on its own paths).
     pub wechat: WechatServer,
 }
 
@@ -48,6 +50,7 @@ impl Stack {
             aws: provision().await,
             pepper_arn: secret("id-pepper", PEPPER).await,
             wechat_secret_arn: secret("wechat-app-secret", wx::APP_SECRET).await,
+            baidu_secret_arn: secret("baidu-app-secret", wx::BAIDU_APP_SECRET).await,
             wechat: WechatServer::start().await,
         }
     }
@@ -65,12 +68,19 @@ impl Stack {
                 "!Ref IdPepperSecret" => self.pepper_arn.clone(),
                 "!Ref WechatAppSecret" => self.wechat_secret_arn.clone(),
                 "!Ref WechatAppId" => wx::APP_ID.to_string(),
+                "!Ref BaiduAppSecret" => self.baidu_secret_arn.clone(),
+                "!Ref BaiduAppKey" => wx::BAIDU_APP_KEY.to_string(),
                 literal if !literal.starts_with('!') => literal.to_string(),
                 other => panic!("{function}.{k}: the test does not know how to resolve {other}"),
             };
             env.insert(k, value);
         }
-        env.insert("WECHAT_API_BASE".into(), self.wechat.base());
+        if env.contains_key("WECHAT_APP_ID") {
+            env.insert("WECHAT_API_BASE".into(), self.wechat.base());
+        }
+        if env.contains_key("BAIDU_APP_KEY") {
+            env.insert("BAIDU_API_BASE".into(), self.wechat.base());
+        }
         env
     }
 }

@@ -8,6 +8,11 @@
 //! `POST /cityservice/face/identify/getverifyid` and `…/queryverifyinfo` (the verdict is given
 //! only for the same attempt, certificate hash and user; the test plays the phone by marking an
 //! attempt's face as matched). Special codes make it misbehave the ways WeChat can.
+//!
+//! It also speaks Baidu's smart-program login, `POST /oauth/jscode2sessionkey` (form `code`,
+//! `client_id`, `sk`; codes registered by the test with [`WechatServer::baidu_code_for`], single
+//! use; errors in Baidu's OAuth shape `{errno, error, error_description}`), so the `login`
+//! function's `BAIDU_API_BASE` can point here too.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -24,6 +29,13 @@ pub const APP_ID: &str = "wx0123456789abcdef";
 pub const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 /// Never to be seen outside the adapter: tests assert no response or log contains it.
 pub const SESSION_KEY: &str = "tiihtNczf5v6AKRyjwEUhQ==";
+/// The Baidu smart program's App Key and App Secret this server accepts.
+pub const BAIDU_APP_KEY: &str = "4fecoAqgCIUtzIyA4FAPgoyrc4oUc25c";
+pub const BAIDU_APP_SECRET: &str = "Baidu0123456789abcdef0123456789ab";
+/// Baidu's session key, likewise never to be seen outside the adapter.
+pub const BAIDU_SESSION_KEY: &str = "981ce8b151c0599acf7ad1a673c6ff5e";
+/// A Baidu code answered with `invalid_client`, as a wrong App Secret is (our configuration).
+pub const BAIDU_CODE_CLIENT_REFUSED: &str = "code-client-refused";
 
 /// A code `jscode2session` answers with this behaviour instead of an openid.
 pub const CODE_BUSY: &str = "code-busy"; // errcode -1
@@ -43,6 +55,7 @@ struct Attempt {
 #[derive(Default)]
 struct State {
     codes: HashMap<String, String>,
+    baidu_codes: HashMap<String, String>,
     tokens: Vec<String>,
     token_calls: usize,
     forced_refreshes: usize,
@@ -85,6 +98,13 @@ impl WechatServer {
     pub fn code_for(&self, openid: &str) -> String {
         let code = format!("code-{}", shared::random::id());
         self.state.lock().unwrap().codes.insert(code.clone(), openid.to_string());
+        code
+    }
+
+    /// `swan.login` in the Baidu app: a fresh code for the Baidu user `openid`.
+    pub fn baidu_code_for(&self, openid: &str) -> String {
+        let code = format!("bdcode-{}", shared::random::id());
+        self.state.lock().unwrap().baidu_codes.insert(code.clone(), openid.to_string());
         code
     }
 
@@ -140,7 +160,8 @@ fn query(uri: &hyper::Uri) -> HashMap<String, String> {
 async fn answer(state: &Mutex<State>, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let q = query(&parts.uri);
-    let body: Value = serde_json::from_slice(&body.collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
+    let raw = body.collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let path = parts.uri.path().to_string();
     state.lock().unwrap().calls.push(path.clone());
     let token_ok = |s: &State| q.get("access_token").is_some_and(|t| s.tokens.contains(t));
@@ -233,6 +254,43 @@ async fn answer(state: &Mutex<State>, req: hyper::Request<hyper::body::Incoming>
             // 10000 passed; 90003 stands for "not completed" in WeChat's 90001–90199 range.
             let ret = if a.face_matched { 10000 } else { 90003 };
             ok(json!({"errcode": 0, "errmsg": "ok", "verify_ret": ret}))
+        }
+        ("POST", "/oauth/jscode2sessionkey") => {
+            // NOTE: the `errno` values are this server's own (Baidu's table was not at hand); the
+            // adapter decides on `error`, never on the number.
+            let baidu_err = |errno: i64, error: &str, description: &str| {
+                ok(json!({"errno": errno, "error": error, "error_description": description}))
+            };
+            let form_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok());
+            if form_type != Some("application/x-www-form-urlencoded") {
+                return baidu_err(10010100, "parameter is invalid", "not a form");
+            }
+            let form: HashMap<String, String> = std::str::from_utf8(&raw)
+                .unwrap_or("")
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), shared::domain::values::percent_decode(v)))
+                .collect();
+            let code = form.get("code").cloned().unwrap_or_default();
+            if form.get("client_id").map(String::as_str) != Some(BAIDU_APP_KEY)
+                || form.get("sk").map(String::as_str) != Some(BAIDU_APP_SECRET)
+                || code == BAIDU_CODE_CLIENT_REFUSED
+            {
+                return baidu_err(10010101, "invalid_client", "unknown client id or secret");
+            }
+            match code.as_str() {
+                CODE_GARBAGE => return reply(200, "<html>502 Bad Gateway</html>".into()),
+                CODE_HTTP_500 => return reply(500, "{}".into()),
+                CODE_SLOW => {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    return baidu_err(10010199, "server_error", "too late");
+                }
+                _ => {}
+            }
+            match state.lock().unwrap().baidu_codes.remove(&code) {
+                Some(openid) => ok(json!({"openid": openid, "session_key": BAIDU_SESSION_KEY})),
+                None => baidu_err(10010102, "invalid_grant", "authorization code is invalid or expired"),
+            }
         }
         _ => reply(404, json!({"errcode": 404, "errmsg": "no such api"}).to_string()),
     }

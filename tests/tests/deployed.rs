@@ -165,8 +165,20 @@ async fn a_new_candidate_registers_binds_wechat_creates_fills_and_submits_on_the
     }
     let clerk = made[1].clone();
     let q = "/v1/staff/projects/2025-health";
-    let (s, v) = f.staff("GET", &format!("{q}/queues/confirm"), Some(&clerk), None).await;
-    assert_eq!((s, v["entries"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    // The queue and the code are read through global indexes, which are eventually consistent:
+    // read until they show the submission, as a clerk's refresh would.
+    let mut seen = (0, Value::Null, 0);
+    for _ in 0..40 {
+        let (s, v) = f.staff("GET", &format!("{q}/queues/confirm"), Some(&clerk), None).await;
+        let (found, _) = f.staff("GET", &format!("{q}/codes/{code}"), Some(&clerk), None).await;
+        seen = (s, v, found);
+        if seen.1["entries"].as_array().is_some_and(|e| e.len() == 1) && found == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (s, v, found) = seen;
+    assert_eq!((s, v["entries"].as_array().map(Vec::len), found), (200, Some(1), 200), "{v}");
     let (s, v) = f.staff("POST", &format!("{q}/codes/{code}/confirm"), Some(&clerk), None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("confirmed")), "{v}");
     // The photo link is an S3 GET signed by the function: it fetches the pinned JPEG.
@@ -227,6 +239,59 @@ async fn wechat_busy_slow_or_garbled_is_a_503_with_a_stable_code_and_nothing_is_
 }
 
 #[tokio::test]
+async fn r2_a_baidu_user_binds_then_logs_in_and_opens_an_application_one_user_one_candidate() {
+    let stack = Stack::new().await;
+    let f = Functions::build(&stack).await;
+    let (_, v) = f.login("POST", "/v1/accounts", None, Some(registration())).await;
+    let token = v["token"].as_str().unwrap().to_string();
+    let code = stack.wechat.baidu_code_for("bdUser1");
+    let (s, v) = f.login("POST", "/v1/sessions/baidu", None, Some(json!({"code": code}))).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("BAIDU_NOT_BOUND")), "{v}");
+    // The code above was used: Baidu codes are single-use, like WeChat's.
+    let (s, v) = f.login("POST", "/v1/account/baidu", Some(&token), Some(json!({"code": code}))).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("BAIDU_CODE_INVALID")), "{v}");
+    let code = stack.wechat.baidu_code_for("bdUser1");
+    let (s, v) = f.login("POST", "/v1/account/baidu", Some(&token), Some(json!({"code": code}))).await;
+    assert_eq!((s, v["baidu_bound"].as_bool(), v["wechat_bound"].as_bool()), (200, Some(true), Some(false)), "{v}");
+    let body = serde_json::to_string(&v).unwrap();
+    assert!(!body.contains("bdUser1") && !body.contains(wx::BAIDU_SESSION_KEY), "neither openid nor key shown: {body}");
+    let code = stack.wechat.baidu_code_for("bdUser1");
+    let (s, v) = f.login("POST", "/v1/sessions/baidu", None, Some(json!({"code": code}))).await;
+    assert_eq!((s, v["account"]["account"].as_str()), (200, Some("zhang_san")), "{v}");
+    let baidu_token = v["token"].as_str().unwrap().to_string();
+    // R2/R16: a Baidu binding reaches the candidate as a WeChat one would: they can apply.
+    let body = json!({"project": "2025-health", "district": "41"});
+    let (s, v) = f.app("POST", "/v1/applications", Some(&baidu_token), Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    // One Baidu user ↔ one candidate: another account can't take this user.
+    let mut other = registration();
+    other["account"] = json!("li_si_bd");
+    other["id_number"] = json!(e2e::LI.id_number);
+    other["name"] = json!(e2e::LI.name);
+    other["gender"] = json!(e2e::LI.gender);
+    other["birth_date"] = json!(e2e::LI.birth_date);
+    let (s, v) = f.login("POST", "/v1/accounts", None, Some(other)).await;
+    assert_eq!(s, 201, "{v}");
+    let li = v["token"].as_str().unwrap().to_string();
+    let code = stack.wechat.baidu_code_for("bdUser1");
+    let (s, v) = f.login("POST", "/v1/account/baidu", Some(&li), Some(json!({"code": code}))).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("BAIDU_BOUND_TO_OTHER")), "{v}");
+    // Baidu's faults are 503s with a stable code, and nothing is written.
+    for (code, status, expected) in [
+        (wx::CODE_GARBAGE, 503, "BAIDU_UNAVAILABLE"),
+        (wx::CODE_HTTP_500, 503, "BAIDU_UNAVAILABLE"),
+        (wx::CODE_SLOW, 503, "BAIDU_UNAVAILABLE"),
+        (wx::BAIDU_CODE_CLIENT_REFUSED, 503, "BAIDU_UNAVAILABLE"),
+        ("never-issued", 401, "BAIDU_CODE_INVALID"),
+    ] {
+        let (s, v) = f.login("POST", "/v1/account/baidu", Some(&li), Some(json!({"code": code}))).await;
+        assert_eq!((s, v["code"].as_str()), (status, Some(expected)), "{code}: {v}");
+    }
+    let (_, v) = f.login("GET", "/v1/account", Some(&li), None).await;
+    assert_eq!(v["baidu_bound"], false, "no refused binding wrote anything");
+}
+
+#[tokio::test]
 async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
     let stack = Stack::new().await;
     let clock = Arc::new(ManualClock::new(e2e::NOW));
@@ -236,6 +301,8 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
         ("LoginFunction", "ID_PEPPER_SECRET_ARN"),
         ("LoginFunction", "WECHAT_APP_ID"),
         ("LoginFunction", "WECHAT_APP_SECRET_ARN"),
+        ("LoginFunction", "BAIDU_APP_KEY"),
+        ("LoginFunction", "BAIDU_APP_SECRET_ARN"),
         ("LoginFunction", "AWS_REGION"),
         ("ApplicationFunction", "TABLE_NAME"),
         ("ApplicationFunction", "BUCKET_NAME"),
@@ -259,6 +326,10 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
     env.insert("WECHAT_API_BASE".into(), "http://api.weixin.qq.com".into());
     let err = login::compose::build(&Env::Map(env), clock.clone()).await.err().unwrap().to_string();
     assert!(err.contains("WECHAT_API_BASE"), "plain http to WeChat is refused: {err}");
+    let mut env = stack.env("LoginFunction");
+    env.insert("BAIDU_API_BASE".into(), "http://spapi.baidu.com".into());
+    let err = login::compose::build(&Env::Map(env), clock.clone()).await.err().unwrap().to_string();
+    assert!(err.contains("BAIDU_API_BASE"), "plain http to Baidu is refused: {err}");
     // The application function is given no secret and no WeChat: it needs neither.
     let vars: Vec<String> = template_env("ApplicationFunction").into_iter().map(|(k, _)| k).collect();
     assert!(!vars.iter().any(|k| k.contains("SECRET") || k.contains("WECHAT") || k == "QUEUE_URL"), "{vars:?}");

@@ -133,7 +133,9 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("login-face.json", None, 401, Some("FACE_VERIFY_FAILED")).await;
     let attempt = h.replay("login-face-start.json", None, 200, None).await;
     h.replay("login-face.json", Some(("attempt", attempt["attempt"].as_str().unwrap())), 200, None).await;
-    h.replay("login-baidu.json", None, 503, Some("BAIDU_LOGIN_UNAVAILABLE")).await;
+    h.replay("login-baidu.json", None, 401, Some("BAIDU_NOT_BOUND")).await;
+    h.replay("bind-baidu.json", None, 200, None).await;
+    h.replay("login-baidu.json", None, 200, None).await;
     h.replay("get-account.json", None, 200, None).await;
     h.replay("add-degree.json", None, 201, None).await;
     h.replay("edit-degree.json", None, 200, None).await;

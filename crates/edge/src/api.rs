@@ -44,6 +44,7 @@ pub enum RouteId {
     Logout,
     GetAccount,
     BindWechat,
+    BindBaidu,
     AddDegree,
     EditDegree,
     AccountPhotoUploadUrl,
@@ -160,9 +161,9 @@ pub const ROUTES: &[Route] = &[
         Login,
         "POST",
         "/v1/sessions/baidu",
-        "百度智能小程序登录 (R2):暂未开通,答复 503 BAIDU_LOGIN_UNAVAILABLE",
+        "百度智能小程序登录 (已绑定百度账号;swan.login 的 code)",
         auth = false,
-        Some("WechatCode"),
+        Some("LoginCode"),
         Some("SessionView"),
         200,
         "login-baidu.json"
@@ -186,7 +187,7 @@ pub const ROUTES: &[Route] = &[
         "/v1/sessions/wechat",
         "小程序登录 (已绑定微信)",
         auth = false,
-        Some("WechatCode"),
+        Some("LoginCode"),
         Some("SessionView"),
         200,
         "login-wechat.json"
@@ -211,10 +212,22 @@ pub const ROUTES: &[Route] = &[
         "/v1/account/wechat",
         "绑定微信 (R2)",
         auth = true,
-        Some("WechatCode"),
+        Some("LoginCode"),
         Some("AccountView"),
         200,
         "bind-wechat.json"
+    ),
+    route!(
+        BindBaidu,
+        Login,
+        "POST",
+        "/v1/account/baidu",
+        "绑定百度账号 (R2;swan.login 的 code)",
+        auth = true,
+        Some("LoginCode"),
+        Some("AccountView"),
+        200,
+        "bind-baidu.json"
     ),
     route!(
         AddDegree,
@@ -734,7 +747,7 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<FaceStartRequest>(&mut s);
     add::<FaceAttemptView>(&mut s);
     add::<FaceLogin>(&mut s);
-    add::<WechatCode>(&mut s);
+    add::<LoginCode>(&mut s);
     add::<SessionView>(&mut s);
     add::<AccountView>(&mut s);
     add::<DegreeInput>(&mut s);

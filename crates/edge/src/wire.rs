@@ -122,7 +122,7 @@ pub struct FaceStartRequest {
     pub id_type: IdType,
     #[schema(value_type = String, min_length = 1, max_length = 32)]
     pub id_number: Sensitive,
-    /// The code from `wx.login`.
+    /// The login code: `wx.login` (WeChat) or `swan.login` (Baidu).
     #[schema(min_length = 1, max_length = 128)]
     pub code: String,
 }
@@ -150,8 +150,8 @@ pub struct FaceLogin {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct WechatCode {
-    /// The code from `wx.login`.
+pub struct LoginCode {
+    /// The login code: `wx.login` (WeChat) or `swan.login` (Baidu).
     pub code: String,
 }
 
@@ -204,6 +204,7 @@ pub struct AccountView {
     pub degrees: Vec<DegreeRecord>,
     pub has_photo: bool,
     pub wechat_bound: bool,
+    pub baidu_bound: bool,
 }
 
 impl AccountView {
@@ -221,6 +222,7 @@ impl AccountView {
             degrees: c.degrees.clone(),
             has_photo: c.photo.is_some(),
             wechat_bound: c.openid.is_some(),
+            baidu_bound: c.baidu_openid.is_some(),
         }
     }
 }

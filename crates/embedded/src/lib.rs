@@ -6,7 +6,8 @@
 pub mod local;
 pub mod sqlite;
 
-use local::{LocalFaceStandIn, LocalObjects, LocalQueue, LocalWechatStandIn};
+use local::{LocalFaceStandIn, LocalMiniProgramStandIn, LocalObjects, LocalQueue};
+use shared::domain::account::MiniProgram;
 use sqlite::SqliteTable;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +41,8 @@ pub fn local_secret(dir: &Path) -> Result<Vec<u8>, EmbeddedError> {
 #[derive(Clone)]
 pub struct StandIns {
     pub face: Arc<LocalFaceStandIn>,
-    pub wechat: Arc<LocalWechatStandIn>,
+    pub wechat: Arc<LocalMiniProgramStandIn>,
+    pub baidu: Arc<LocalMiniProgramStandIn>,
     /// Hashes ID documents into candidate ids and signs local URLs.
     pub secret: Arc<[u8]>,
 }
@@ -54,7 +56,8 @@ impl StandIns {
     fn with(secret: &[u8]) -> StandIns {
         StandIns {
             face: Arc::new(LocalFaceStandIn::new(secret)),
-            wechat: Arc::new(LocalWechatStandIn),
+            wechat: Arc::new(LocalMiniProgramStandIn(MiniProgram::Wechat)),
+            baidu: Arc::new(LocalMiniProgramStandIn(MiniProgram::Baidu)),
             secret: Arc::from(secret),
         }
     }

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use services::ports::{
-    Clock, FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, ObjectMeta, ObjectStore, Queue, QueueMessage,
-    UploadPolicy, UploadTicket, WechatLogin,
+    Clock, FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, MiniProgramLogin, ObjectMeta, ObjectStore,
+    Queue, QueueMessage, UploadPolicy, UploadTicket,
 };
 use sha2::Sha256;
+use shared::domain::account::MiniProgram;
 use shared::error::{Kind, Refusal};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -313,21 +314,31 @@ impl FaceVerifier for LocalFaceStandIn {
     }
 }
 
-/// **Stand-in** for jscode2session, for the local server only: a code `local-<openid>` logs in as that openid. Anything else
-/// is refused the way WeChat refuses an invalid code (40029).
-pub struct LocalWechatStandIn;
+/// **Stand-in** for a mini-program's login API (WeChat `jscode2session`, Baidu
+/// `jscode2sessionkey`), for the local server only: a code `local-<name>` logs in as that
+/// program's user `<name>`. Anything else is refused the way the program refuses an invalid
+/// code (WeChat 40029, Baidu `invalid_grant`), with the same stable code as the real adapter.
+pub struct LocalMiniProgramStandIn(pub MiniProgram);
 
 #[async_trait]
-impl WechatLogin for LocalWechatStandIn {
+impl MiniProgramLogin for LocalMiniProgramStandIn {
     async fn openid(&self, code: &str) -> Result<String, Refusal> {
+        let (prefix, invalid) = match self.0 {
+            MiniProgram::Wechat => ("o", "WECHAT_CODE_INVALID"),
+            MiniProgram::Baidu => ("b", "BAIDU_CODE_INVALID"),
+        };
         match code.strip_prefix("local-") {
             Some(id)
                 if (1..=64).contains(&id.len())
                     && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
             {
-                Ok(format!("o{id}"))
+                Ok(format!("{prefix}{id}"))
             }
-            _ => Err(Refusal::new(Kind::Unauthorized, "WECHAT_CODE_INVALID", "微信登录凭证无效,请重新进入小程序")),
+            _ => Err(Refusal::new(
+                Kind::Unauthorized,
+                invalid,
+                format!("{}登录凭证无效,请重新进入小程序", self.0.name()),
+            )),
         }
     }
 }

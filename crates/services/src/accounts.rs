@@ -5,11 +5,13 @@
 use crate::limits::{self, LOGIN_FAILURES, LOGIN_FAILURES_PER_SOURCE, REGISTRATIONS_PER_SOURCE, UPLOAD_TICKETS};
 use crate::password::{hash_password, verify_password};
 use crate::photo::{accept_photo, upload_policy, upload_prefix};
-use crate::ports::{Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, ObjectStore, UploadTicket, WechatLogin};
+use crate::ports::{
+    Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, MiniProgramLogin, ObjectStore, UploadTicket,
+};
 use crate::session::{SESSION_HOURS, SessionToken, check_session, session_item};
 use serde_json::json;
 use shared::domain::account::{
-    Candidate, DegreeRecord, MAX_DEGREES, PhotoRef, check_password_policy, parse_account_name,
+    Candidate, DegreeRecord, MAX_DEGREES, MiniProgram, PhotoRef, check_password_policy, parse_account_name,
 };
 use shared::domain::identity::{IdDocument, IdType, Identity};
 use shared::domain::values::{Phone, Sensitive};
@@ -27,7 +29,8 @@ pub struct Accounts {
     pub clock: Arc<dyn Clock>,
     /// The photo rules (R13): the only reference data accounts need.
     pub photo: PhotoSpec,
-    pub wechat: Arc<dyn WechatLogin>,
+    pub wechat: Arc<dyn MiniProgramLogin>,
+    pub baidu: Arc<dyn MiniProgramLogin>,
     pub face: Arc<dyn FaceVerifier>,
     /// Key for hashing ID documents into candidate ids; rotating it orphans every account.
     pub id_pepper: crate::secret::Secret,
@@ -105,6 +108,7 @@ impl Accounts {
             degrees: new.degrees,
             photo: None,
             openid: None,
+            baidu_openid: None,
             created_at: now,
         };
         let token = SessionToken::new(&candidate.id);
@@ -220,12 +224,24 @@ impl Accounts {
         }
     }
 
-    /// R2: the mini-program's `wx.login` code, for a WeChat user already bound to an account.
-    pub async fn login_wechat(&self, code: &str) -> Result<NewSession, Refusal> {
-        let openid = self.wechat.openid(code).await?;
-        let marker = self.table.get(&keys::wechat(&openid)).await?;
+    fn mini(&self, program: MiniProgram) -> &dyn MiniProgramLogin {
+        match program {
+            MiniProgram::Wechat => self.wechat.as_ref(),
+            MiniProgram::Baidu => self.baidu.as_ref(),
+        }
+    }
+
+    /// R2: the mini-program's login code (`wx.login`, `swan.login`), for a user of that program
+    /// already bound to an account.
+    pub async fn login_mini(&self, program: MiniProgram, code: &str) -> Result<NewSession, Refusal> {
+        let openid = self.mini(program).openid(code).await?;
+        let marker = self.table.get(&keys::mini_user(program, &openid)).await?;
         let cid = marker.as_ref().and_then(|m| attr(m, "cid")).ok_or_else(|| {
-            Refusal::new(Kind::Unauthorized, "WECHAT_NOT_BOUND", "微信尚未绑定考生账号,请先用账号密码或面容ID登录")
+            Refusal::new(
+                Kind::Unauthorized,
+                not_bound_code(program),
+                format!("{}尚未绑定考生账号,请先用账号密码或面容ID登录", program.name()),
+            )
         })?;
         let c = self.candidate(cid).await?.ok_or_else(Refusal::internal)?;
         self.start_session(c.value, vec![]).await
@@ -326,8 +342,15 @@ impl Accounts {
         }
     }
 
-    /// Persist a changed candidate, conditioned on the version read.
-    async fn save(&self, c: &Candidate, ver: u64, extra: Vec<Write>) -> Result<(), Refusal> {
+    /// Persist a changed candidate, conditioned on the version read; `taken` is the refusal
+    /// when one of the `extra` writes' conditions fails.
+    async fn save(
+        &self,
+        c: &Candidate,
+        ver: u64,
+        extra: Vec<Write>,
+        taken: impl FnOnce() -> Refusal,
+    ) -> Result<(), Refusal> {
         let mut writes = vec![Write::Put {
             item: encode(&keys::candidate(&c.id), "candidate", ver + 1, c, &[])?,
             cond: Cond::Version(ver),
@@ -336,27 +359,41 @@ impl Accounts {
         match self.table.transact(writes).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict { at: 0, .. }) => Err(Refusal::concurrent()),
-            Err(StoreError::Conflict { .. }) => {
-                Err(Refusal::conflict("WECHAT_BOUND_TO_OTHER", "该微信已绑定其他考生账号"))
-            }
+            Err(StoreError::Conflict { .. }) => Err(taken()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// R2: bind the mini-program user so reminders reach them; one WeChat user ↔ one candidate.
-    pub async fn bind_wechat(&self, token: &SessionToken, code: &str) -> Result<Candidate, Refusal> {
+    /// R2: bind the mini-program user so reminders reach them; one user of a program ↔ one
+    /// candidate. Binding another user of the same program releases the old one.
+    pub async fn bind_mini(
+        &self,
+        program: MiniProgram,
+        token: &SessionToken,
+        code: &str,
+    ) -> Result<Candidate, Refusal> {
         let mut c = self.authenticate(token).await?;
-        let openid = self.wechat.openid(code).await?;
-        if c.value.openid.as_deref() == Some(openid.as_str()) {
+        let openid = self.mini(program).openid(code).await?;
+        if c.value.mini_user(program) == Some(openid.as_str()) {
             return Ok(c.value); // already bound: idempotent
         }
         // The new marker must not exist; an old one is released.
-        let mut extra = vec![Write::Put { item: marker(&keys::wechat(&openid), &c.value.id)?, cond: Cond::NotExists }];
-        if let Some(old) = &c.value.openid {
-            extra.push(Write::Delete { key: keys::wechat(old), cond: Cond::Always });
+        let key = keys::mini_user(program, &openid);
+        let mut extra = vec![Write::Put { item: marker(&key, &c.value.id)?, cond: Cond::NotExists }];
+        if let Some(old) = c.value.mini_user(program) {
+            extra.push(Write::Delete { key: keys::mini_user(program, old), cond: Cond::Always });
         }
-        c.value.openid = Some(openid);
-        self.save(&c.value, c.ver, extra).await?;
+        *c.value.mini_user_mut(program) = Some(openid);
+        let taken = || {
+            Refusal::conflict(
+                match program {
+                    MiniProgram::Wechat => "WECHAT_BOUND_TO_OTHER",
+                    MiniProgram::Baidu => "BAIDU_BOUND_TO_OTHER",
+                },
+                format!("该{}已绑定其他考生账号", program.name()),
+            )
+        };
+        self.save(&c.value, c.ver, extra, taken).await?;
         Ok(c.value)
     }
 
@@ -390,7 +427,7 @@ impl Accounts {
                 true
             }
         };
-        self.save(&c.value, c.ver, vec![]).await?;
+        self.save(&c.value, c.ver, vec![], Refusal::concurrent).await?;
         Ok((c.value, created))
     }
 
@@ -408,7 +445,14 @@ impl Accounts {
         let mut c = self.authenticate(token).await?;
         let photo: PhotoRef = accept_photo(self.objects.as_ref(), key, &c.value.id, &self.photo).await?;
         c.value.photo = Some(photo);
-        self.save(&c.value, c.ver, vec![]).await?;
+        self.save(&c.value, c.ver, vec![], Refusal::concurrent).await?;
         Ok(c.value)
+    }
+}
+
+fn not_bound_code(program: MiniProgram) -> &'static str {
+    match program {
+        MiniProgram::Wechat => "WECHAT_NOT_BOUND",
+        MiniProgram::Baidu => "BAIDU_NOT_BOUND",
     }
 }

@@ -86,10 +86,11 @@ impl Clock for SystemClock {
     }
 }
 
-/// Mini-program login (R2): `wx.login` code → openid (`jscode2session`). The session key never
-/// leaves the adapter. Invalid codes are `Unauthorized` refusals; provider faults `Unavailable`.
+/// Mini-program login (R2): the login code → that program's openid (WeChat `jscode2session`,
+/// Baidu `jscode2sessionkey`). The session key never leaves the adapter. Invalid codes are
+/// `Unauthorized` refusals; provider faults `Unavailable`.
 #[async_trait]
-pub trait WechatLogin: Send + Sync {
+pub trait MiniProgramLogin: Send + Sync {
     async fn openid(&self, code: &str) -> Result<String, Refusal>;
 }
 

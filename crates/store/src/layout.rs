@@ -9,6 +9,7 @@
 //! | application event | `CAND#<cid>`              | `APP#<project>#EV#<ver>#<n>`  | query `APP#<project>#EV#`: its history |
 //! | account name      | `ACCT#<account>`          | `ACCT`                        | get: password login |
 //! | WeChat binding    | `WX#<openid>`             | `WX`                          | get: mini-program login |
+//! | Baidu binding     | `BD#<openid>`             | `BD`                          | get: mini-program login |
 //! | session           | `SESS#<sha256(token)>`    | `SESS`                        | get; `ttl` for clean-up only |
 //! | face attempt      | `FACE#<out_seq_no>`       | `FACE`                        | get, then deleted with the session it starts (no replay) |
 //! | last year         | `HIST#<kind>#<cid>`       | `Y#<year>`                    | get, in the same batch as the application |
@@ -53,6 +54,7 @@ use crate::table::{Cond, Item, Key, StoreError, Write};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shared::domain::account::MiniProgram;
 use shared::domain::application::{Actor, Application, Event, Status};
 use shared::reference::{District, ExamKind, Project};
 use time::OffsetDateTime;
@@ -80,8 +82,12 @@ pub mod keys {
     pub fn login_lock(account: &str) -> Key {
         Key::new(format!("LOCK#{}", account.to_ascii_lowercase()), "LOGIN")
     }
-    pub fn wechat(openid: &str) -> Key {
-        Key::new(format!("WX#{openid}"), "WX")
+    /// The binding of a mini-program user (R2): one user of one program ↔ one candidate.
+    pub fn mini_user(program: MiniProgram, openid: &str) -> Key {
+        match program {
+            MiniProgram::Wechat => Key::new(format!("WX#{openid}"), "WX"),
+            MiniProgram::Baidu => Key::new(format!("BD#{openid}"), "BD"),
+        }
     }
     pub fn session(token: &str) -> Key {
         let digest = Sha256::digest(token.as_bytes());

@@ -1,8 +1,11 @@
-//! The WeChat mini-program server APIs, over HTTPS: login (`jscode2session`), the access token
+//! The mini-program server APIs, over HTTPS: WeChat's login (`jscode2session`), access token
 //! (`stable_token`, cached in one place with its expiry) and face verification (微信人脸核身 2.0:
-//! `getverifyid` / `queryverifyinfo`). WeChat's answers are mapped to refusals the client can act
-//! on (an invalid code) or retryable 503s (busy, rate-limited, down, slow, garbage); the
-//! `session_key` is never parsed, logged or returned.
+//! `getverifyid` / `queryverifyinfo`), and Baidu's smart-program login (`jscode2sessionkey`, in
+//! [`baidu`]). Answers are mapped to refusals the client can act on (an invalid code) or
+//! retryable 503s (busy, rate-limited, down, slow, garbage); the `session_key` is never parsed,
+//! logged or returned.
+
+pub mod baidu;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use services::config::{ConfigError, Env};
-use services::ports::{FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, WechatLogin};
+use services::ports::{FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, MiniProgramLogin};
 use services::secret::Secret;
 use shared::error::{Kind, Refusal};
 use std::sync::Arc;
@@ -67,14 +70,20 @@ impl Settings {
         if !app_id.starts_with("wx") || app_id.len() > 32 || !app_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ConfigError::malformed("WECHAT_APP_ID", "a mini-program AppID looks like wx0123456789abcdef"));
         }
-        let base = env.get("WECHAT_API_BASE").unwrap_or_else(|| API_BASE.to_string());
-        let base = base.trim_end_matches('/').to_string();
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| base.starts_with(p));
-        if !base.starts_with("https://") && !loopback {
-            return Err(ConfigError::malformed("WECHAT_API_BASE", "must be https:// (http only on loopback)"));
-        }
+        let base = api_base(env, "WECHAT_API_BASE", API_BASE)?;
         Ok(Settings { app_id, app_secret, base })
     }
+}
+
+/// The API host from `var`, or `default`: only HTTPS, except on loopback (the test servers).
+fn api_base(env: &Env, var: &'static str, default: &str) -> Result<String, ConfigError> {
+    let base = env.get(var).unwrap_or_else(|| default.to_string());
+    let base = base.trim_end_matches('/').to_string();
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| base.starts_with(p));
+    if !base.starts_with("https://") && !loopback {
+        return Err(ConfigError::malformed(var, "must be https:// (http only on loopback)"));
+    }
+    Ok(base)
 }
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -113,6 +122,39 @@ fn errcode(v: &Value) -> i64 {
     v.get("errcode").and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// The client, built on first use (the `http` field of `Wechat` says why not at cold start).
+fn client(cell: &std::sync::OnceLock<Client<Https, Full<Bytes>>>) -> &Client<Https, Full<Bytes>> {
+    cell.get_or_init(|| Client::builder(TokioExecutor::new()).build(https_connector()))
+}
+
+/// One request with the call budget: a JSON object from a 200, or why not.
+async fn exchange(
+    http: &std::sync::OnceLock<Client<Https, Full<Bytes>>>,
+    method: &str,
+    uri: &str,
+    body: Option<(&'static str, Bytes)>,
+) -> Result<Value, Fault> {
+    let mut req = hyper::Request::builder().method(method).uri(uri);
+    let bytes = match body {
+        Some((content_type, bytes)) => {
+            req = req.header("content-type", content_type);
+            bytes
+        }
+        None => Bytes::new(),
+    };
+    let req = req.body(Full::new(bytes)).map_err(|e| Fault::Transport(e.to_string()))?;
+    let answer = async {
+        let resp = client(http).request(req).await.map_err(|e| Fault::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(Fault::Status(status));
+        }
+        let body = Limited::new(resp.into_body(), MAX_ANSWER).collect().await.map_err(|_| Fault::Garbage)?;
+        serde_json::from_slice::<Value>(&body.to_bytes()).ok().filter(Value::is_object).ok_or(Fault::Garbage)
+    };
+    tokio::time::timeout(CALL_TIMEOUT, answer).await.map_err(|_| Fault::Timeout)?
+}
+
 fn https_connector() -> Https {
     let mut roots = rustls::RootCertStore::empty();
     // The compiled-in Mozilla roots (the same set the AWS clients trust): no files read.
@@ -134,31 +176,10 @@ impl Wechat {
         Wechat { settings, http: std::sync::OnceLock::new(), token: Mutex::new(None) }
     }
 
-    fn http(&self) -> &Client<Https, Full<Bytes>> {
-        self.http.get_or_init(|| Client::builder(TokioExecutor::new()).build(https_connector()))
-    }
-
     async fn call(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Value, Fault> {
         let uri = format!("{}{path_and_query}", self.settings.base);
-        let mut req = hyper::Request::builder().method(method).uri(uri);
-        let bytes = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Bytes::from(b.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let req = req.body(Full::new(bytes)).map_err(|e| Fault::Transport(e.to_string()))?;
-        let answer = async {
-            let resp = self.http().request(req).await.map_err(|e| Fault::Transport(e.to_string()))?;
-            let status = resp.status().as_u16();
-            if status != 200 {
-                return Err(Fault::Status(status));
-            }
-            let body = Limited::new(resp.into_body(), MAX_ANSWER).collect().await.map_err(|_| Fault::Garbage)?;
-            serde_json::from_slice::<Value>(&body.to_bytes()).ok().filter(Value::is_object).ok_or(Fault::Garbage)
-        };
-        tokio::time::timeout(CALL_TIMEOUT, answer).await.map_err(|_| Fault::Timeout)?
+        let body = body.map(|b| ("application/json", Bytes::from(b.to_string())));
+        exchange(&self.http, method, &uri, body).await
     }
 
     /// The access token for server APIs (`stable_token`), from the cache while it is fresh.
@@ -220,10 +241,10 @@ impl Wechat {
 }
 
 #[async_trait]
-impl WechatLogin for Wechat {
+impl MiniProgramLogin for Wechat {
     async fn openid(&self, code: &str) -> Result<String, Refusal> {
         // A wx.login code is short printable ASCII; anything else never reaches WeChat.
-        if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
+        if !plausible_code(code) {
             return Err(code_invalid());
         }
         let secret = self.settings.app_secret.get().await?;
@@ -254,15 +275,10 @@ impl WechatLogin for Wechat {
             }
         }
         // Only the openid is read: the session_key is never parsed, kept or logged.
-        let openid = v.get("openid").and_then(Value::as_str).unwrap_or("");
-        if openid.is_empty()
-            || openid.len() > 64
-            || !openid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-        {
+        usable_openid(&v).map(str::to_string).ok_or_else(|| {
             tracing::error!("jscode2session answered without a usable openid");
-            return Err(unavailable("WECHAT_UNAVAILABLE"));
-        }
-        Ok(openid.to_string())
+            unavailable("WECHAT_UNAVAILABLE")
+        })
     }
 }
 
@@ -301,6 +317,18 @@ impl FaceVerifier for Wechat {
             }
         }
     }
+}
+
+/// A login code is short printable ASCII (both programs); anything else is never sent on.
+fn plausible_code(code: &str) -> bool {
+    !code.is_empty() && code.len() <= 128 && code.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The answer's `openid`, when it looks like one (it becomes part of a table key).
+fn usable_openid(v: &Value) -> Option<&str> {
+    v.get("openid").and_then(Value::as_str).filter(|o| {
+        !o.is_empty() && o.len() <= 64 && o.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    })
 }
 
 /// Percent-encode a query value (RFC 3986 unreserved characters pass).

@@ -1,7 +1,7 @@
 //! The `login` function's composition root: exactly the adapters it uses — DynamoDB, S3 (photo
-//! tickets and checks), Secrets Manager (the ID pepper and the WeChat AppSecret, fetched from
-//! cold start on) and
-//! the WeChat server APIs (login and face verification) — built from the variables
+//! tickets and checks), Secrets Manager (the ID pepper, the WeChat AppSecret and the Baidu App
+//! Secret, fetched from cold start on), the WeChat server APIs (login and face verification) and
+//! Baidu's smart-program login — built from the variables
 //! `infra/template.yaml` sets. A missing or malformed one stops the cold start, naming it.
 
 use aws_adapters::Aws;
@@ -27,14 +27,17 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
     let secrets = aws_adapters::secrets::Secrets::new(&aws);
     let pepper = secrets.deferred(env, "ID_PEPPER_SECRET_ARN", services::secret::check_pepper)?;
     let app_secret = secrets.deferred(env, "WECHAT_APP_SECRET_ARN", wechat::check_app_secret)?;
+    let baidu_secret = secrets.deferred(env, "BAIDU_APP_SECRET_ARN", wechat::baidu::check_app_secret)?;
     if aws_adapters::WarmUp::from_env(env) == aws_adapters::WarmUp::Wait {
         let unreadable =
             |s: &services::secret::Secret| ConfigError::Unreadable { var: s.var(), why: "see the log".into() };
-        let (a, b) = tokio::join!(pepper.get(), app_secret.get());
+        let (a, b, c) = tokio::join!(pepper.get(), app_secret.get(), baidu_secret.get());
         a.map_err(|_| unreadable(&pepper))?;
         b.map_err(|_| unreadable(&app_secret))?;
+        c.map_err(|_| unreadable(&baidu_secret))?;
     }
     let wechat = Arc::new(wechat::Wechat::new(wechat::Settings::from_env(env, app_secret)?));
+    let baidu = Arc::new(wechat::baidu::Baidu::new(wechat::baidu::Settings::from_env(env, baidu_secret)?));
     let table = Arc::new(DynamoTable::from_env(&aws, env).await?);
     let objects = Arc::new(S3Objects::from_env(&aws, env)?);
     Ok(Accounts {
@@ -43,6 +46,7 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
         clock,
         photo: PhotoSpec::load_default()?,
         wechat: wechat.clone(),
+        baidu,
         face: wechat,
         id_pepper: pepper,
         session_ttl: Accounts::default_session_ttl(),

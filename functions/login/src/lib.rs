@@ -1,5 +1,5 @@
 //! The `login` function: account registration (R1, R3), password / face / mini-program login
-//! (R2), WeChat binding, logout, degree records (R11) and the registration photo. Handlers parse
+//! (R2), WeChat and Baidu binding, logout, degree records (R11) and the registration photo. Handlers parse
 //! into types, call the account service, render; the rules live in the service and the domain.
 
 pub mod compose;
@@ -7,14 +7,15 @@ pub mod compose;
 use edge::api::{Function, RouteId, resolve};
 use edge::http::{HttpResponse, bearer, json_response, no_content, no_route, parse_body, segments};
 use edge::wire::{
-    AccountView, DegreeInput, FaceAttemptView, FaceLogin, FaceStartRequest, PasswordLogin, RegisterRequest,
-    SessionView, UploadedObject, WechatCode,
+    AccountView, DegreeInput, FaceAttemptView, FaceLogin, FaceStartRequest, LoginCode, PasswordLogin, RegisterRequest,
+    SessionView, UploadedObject,
 };
 use lambda_http::Request;
 use services::accounts::{Accounts, NewAccount, NewSession};
+use shared::domain::account::MiniProgram;
 use shared::domain::identity::Identity;
 use shared::domain::values::Phone;
-use shared::error::{Kind, Refusal};
+use shared::error::Refusal;
 use std::time::Instant;
 
 /// Handle one request. Never fails: every error becomes a response here.
@@ -33,6 +34,11 @@ fn session(status: u16, s: NewSession) -> HttpResponse {
             account: AccountView::of(&s.candidate),
         },
     )
+}
+
+/// Which mini-program a login or binding route is for.
+fn program(route: RouteId) -> MiniProgram {
+    if matches!(route, RouteId::LoginBaidu | RouteId::BindBaidu) { MiniProgram::Baidu } else { MiniProgram::Wechat }
 }
 
 async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
@@ -63,18 +69,9 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
             let b: PasswordLogin = parse_body(req)?;
             Ok(session(200, a.login_password(&b.account, b.password.expose(), &edge::http::source(req)).await?))
         }
-        RouteId::LoginWechat => {
-            let b: WechatCode = parse_body(req)?;
-            Ok(session(200, a.login_wechat(b.code.trim()).await?))
-        }
-        RouteId::LoginBaidu => {
-            let _: WechatCode = parse_body(req)?;
-            // Decided: Baidu smart-program login waits (README, "Logins"); say so plainly.
-            Err(Refusal::new(
-                Kind::Unavailable,
-                "BAIDU_LOGIN_UNAVAILABLE",
-                "百度智能小程序登录暂未开通,请使用微信小程序或账号密码登录",
-            ))
+        RouteId::LoginWechat | RouteId::LoginBaidu => {
+            let b: LoginCode = parse_body(req)?;
+            Ok(session(200, a.login_mini(program(route.id), b.code.trim()).await?))
         }
         RouteId::LoginFaceStart => {
             let b: FaceStartRequest = parse_body(req)?;
@@ -93,9 +90,10 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
             Ok(no_content())
         }
         RouteId::GetAccount => Ok(json_response(200, &AccountView::of(&a.authenticate(&bearer(req)?).await?.value))),
-        RouteId::BindWechat => {
-            let b: WechatCode = parse_body(req)?;
-            Ok(json_response(200, &AccountView::of(&a.bind_wechat(&bearer(req)?, b.code.trim()).await?)))
+        RouteId::BindWechat | RouteId::BindBaidu => {
+            let b: LoginCode = parse_body(req)?;
+            let c = a.bind_mini(program(route.id), &bearer(req)?, b.code.trim()).await?;
+            Ok(json_response(200, &AccountView::of(&c)))
         }
         RouteId::AddDegree | RouteId::EditDegree => {
             let b: DegreeInput = parse_body(req)?;

@@ -66,9 +66,12 @@ pub struct Candidate {
     pub degrees: Vec<DegreeRecord>,
     #[serde(default)]
     pub photo: Option<PhotoRef>,
-    /// The bound mini-program user (R2): reminders go there.
+    /// The bound WeChat mini-program user (R2): reminders go there.
     #[serde(default)]
     pub openid: Option<String>,
+    /// The bound Baidu smart-program user (R2), for a candidate who uses that app.
+    #[serde(default)]
+    pub baidu_openid: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -76,6 +79,53 @@ pub struct Candidate {
 impl Candidate {
     pub fn degree(&self, id: &str) -> Option<&DegreeRecord> {
         self.degrees.iter().find(|d| d.id == id)
+    }
+
+    /// The user of `program` bound to this account, if any.
+    pub fn mini_user(&self, program: MiniProgram) -> Option<&str> {
+        match program {
+            MiniProgram::Wechat => self.openid.as_deref(),
+            MiniProgram::Baidu => self.baidu_openid.as_deref(),
+        }
+    }
+
+    pub fn mini_user_mut(&mut self, program: MiniProgram) -> &mut Option<String> {
+        match program {
+            MiniProgram::Wechat => &mut self.openid,
+            MiniProgram::Baidu => &mut self.baidu_openid,
+        }
+    }
+
+    /// R2: a mini-program user is bound, so the candidate can be reached (R16).
+    pub fn reachable(&self) -> bool {
+        self.openid.is_some() || self.baidu_openid.is_some()
+    }
+}
+
+/// The mini-programs a candidate registers from (R2: "binds the WeChat/Baidu user"). Each has
+/// its own users (openids), its own login code and its own binding; one user of one program ↔
+/// one candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MiniProgram {
+    Wechat,
+    Baidu,
+}
+
+impl MiniProgram {
+    /// The prefix of this program's stable error codes (`WECHAT_…`, `BAIDU_…`).
+    pub fn code_prefix(self) -> &'static str {
+        match self {
+            MiniProgram::Wechat => "WECHAT",
+            MiniProgram::Baidu => "BAIDU",
+        }
+    }
+
+    /// How the candidate knows it, in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            MiniProgram::Wechat => "微信",
+            MiniProgram::Baidu => "百度账号",
+        }
     }
 }
 

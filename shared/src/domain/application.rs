@@ -727,7 +727,7 @@ pub fn decide_on(app: Option<&Application>, cmd: &Command, ctx: &Ctx<'_>) -> Res
 }
 
 /// R4: a new application in `district`, inside the district's registration window, for a
-/// candidate whose WeChat user is bound (reminders must reach them, R16); historical when last
+/// candidate whose WeChat or Baidu user is bound (reminders must reach them, R2, R16); historical when last
 /// year's record is of the same document and the candidate sat (R32, R38).
 fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>) -> Result<Decision, Refusal> {
     if !ctx.reference.districts().contains_key(district) {
@@ -736,8 +736,8 @@ fn decide_create(district: &DistrictCode, last: Option<&LastYear>, ctx: &Ctx<'_>
     if !ctx.project.schedule(district).registration_open(ctx.now) {
         return Err(state("REGISTRATION_CLOSED", "不在报名时间内"));
     }
-    if ctx.candidate.openid.is_none() {
-        return Err(state("WECHAT_BINDING_REQUIRED", "请先绑定微信后再选择考试"));
+    if !ctx.candidate.reachable() {
+        return Err(state("WECHAT_BINDING_REQUIRED", "请先绑定微信(或百度账号)后再选择考试"));
     }
     let doc = &ctx.candidate.identity.document;
     let record = last

@@ -47,6 +47,7 @@ pub fn candidate() -> Candidate {
         degrees: vec![degree()],
         photo: Some(PhotoRef { key: "photos/c1/p.jpg".into(), bytes: 50_000, width: 358, height: 441 }),
         openid: Some("o1".into()),
+        baidu_openid: None,
         created_at: NOW,
     }
 }
