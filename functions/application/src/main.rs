@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let apps = Arc::new(application::compose::from_env(&services::config::Env::Process).await?);
     lambda_http::run(service_fn(move |req| {
         let apps = apps.clone();
-        async move { Ok::<_, std::convert::Infallible>(application::handle(&apps, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(edge::http::Ready(application::handle(&apps, req).await)) }
     }))
     .await
 }

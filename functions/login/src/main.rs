@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let accounts = Arc::new(login::compose::from_env(&services::config::Env::Process).await?);
     lambda_http::run(service_fn(move |req| {
         let accounts = accounts.clone();
-        async move { Ok::<_, std::convert::Infallible>(login::handle(&accounts, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(edge::http::Ready(login::handle(&accounts, req).await)) }
     }))
     .await
 }

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let staff = Arc::new(review::compose::from_env(&services::config::Env::Process).await?);
     lambda_http::run(service_fn(move |req| {
         let staff = staff.clone();
-        async move { Ok::<_, std::convert::Infallible>(review::handle(&staff, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(edge::http::Ready(review::handle(&staff, req).await)) }
     }))
     .await
 }
