@@ -258,6 +258,27 @@ async fn r36_the_site_merges_last_years_scores_under_the_previous_document(app: 
     assert_eq!(mine["historical"]["required_subjects"], json!(["3", "4"]), "R35 now applies");
     let (s, v) = merge(&clerk, LI.id_number).await;
     assert_eq!((s, code_of(&v)), (409, "ALREADY_HISTORICAL"));
+
+    // One record, one application: the same previous document can't be merged a second time
+    // into someone else's application …
+    let (_, other, other_code) = submitted_in_henan(app, &ZHANG).await;
+    desk::confirm_code(app, &clerk, &other_code).await;
+    let path = format!("/v1/staff/applications/{other}/2025-health/score-merge");
+    let body = json!({"id_type": "resident_id", "id_number": LI.id_number});
+    let (s, v) = app.call("POST", &path, Some(&clerk), Some(body)).await;
+    assert_eq!((s, code_of(&v)), (409, "RECORD_ALREADY_LINKED"), "{v}");
+    let (_, v) = app.call("GET", &format!("/v1/staff/applications/{other}/2025-health"), Some(&clerk), None).await;
+    assert_eq!(v["historical"], false, "the refused merge linked nothing: {v}");
+    // … nor linked again when its owner applies (R32 would link it on creation): the owner is
+    // sent to the site instead of the record silently serving two applications.
+    let li = app.register(&LI).await;
+    app.bind_wechat(&li, LI.account).await;
+    let (s, v) = app
+        .call("POST", "/v1/applications", Some(&li), Some(json!({"project": "2025-health", "district": "41"})))
+        .await;
+    assert_eq!((s, code_of(&v)), (409, "RECORD_ALREADY_LINKED"), "{v}");
+    let (s, v) = app.call("GET", P, Some(&li), None).await;
+    assert_eq!((s, code_of(&v)), (404, "NO_APPLICATION"), "nothing half-written: {v}");
 }
 
 /// Every application route × every role × inside and outside its scope, on an application

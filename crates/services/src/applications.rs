@@ -11,7 +11,8 @@ use crate::session::{check_session, unauthorized};
 use crate::staff_session::resolve;
 use shared::domain::account::Candidate;
 use shared::domain::application::{
-    Application, ApplicationPhoto, Command, Ctx, Material, PageInput, Pages, PhotoSource, UploadFor, Warning, decide_on,
+    Application, ApplicationPhoto, Command, Ctx, Event, Material, PageInput, Pages, PhotoSource, UploadFor, Warning,
+    decide_on,
 };
 use shared::domain::history::LastYear;
 use shared::domain::values::{DistrictCode, ProjectCode};
@@ -19,7 +20,7 @@ use shared::error::Refusal;
 use shared::reference::{District, Project, Proof, Reference};
 use std::sync::Arc;
 use store::layout::application_writes;
-use store::{Key, StoreError, Table, Versioned, Write, decode, keys};
+use store::{Cond, Key, StoreError, Table, Versioned, Write, decode, encode, keys};
 
 /// The ports the application service uses (what the `application` function composes).
 #[derive(Clone)]
@@ -64,6 +65,13 @@ pub enum Intent {
         kind: String,
         slot: u8,
         key: String,
+    },
+    /// R36: link last year's record (if one was found) filed under the candidate id `holder`
+    /// (the previous document's); a staff decision like [`Command::MergeScores`], plus the claim
+    /// that keeps one record to one application.
+    MergeScores {
+        record: Option<Box<LastYear>>,
+        holder: String,
     },
 }
 
@@ -247,11 +255,12 @@ impl Applications {
         }
         // Intents other than a plain command are the candidate's own acts (pages, photo,
         // uploads, creation): refused before any I/O for anyone else.
-        if !matches!(intent, Intent::Command(_)) {
+        if !matches!(intent, Intent::Command(_) | Intent::MergeScores { .. }) {
             authorise_own(principal, &target.candidate_id)?;
         }
         let action = match &intent {
             Intent::Command(cmd) => command_name(cmd),
+            Intent::MergeScores { .. } => "merge_scores",
             _ => "change",
         };
         let mut loaded = self.load(principal, target, creating, action).await?;
@@ -273,6 +282,12 @@ impl Applications {
         let principal = loaded.principal.clone();
         let principal = &principal;
         let current = loaded.app.as_ref().map(|a| &a.value);
+        // Whose record a link uses: a merge names it; at creation it is the candidate's own.
+        let holder = match &intent {
+            Intent::MergeScores { holder, .. } => Some(holder.clone()),
+            Intent::Create { .. } => Some(target.candidate_id.clone()),
+            _ => None,
+        };
         let cmd = self.command(loaded, target, intent).await?;
         authorise(principal, &target.candidate_id, current, &cmd)?;
         let now = self.clock.now();
@@ -305,6 +320,21 @@ impl Applications {
         let prev = loaded.app.as_ref().map(|a| a.ver);
         let mut writes =
             application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
+        // R32/R36: a linked record is claimed in the same transaction, only if no application
+        // holds it yet — two merges (or a merge and the owner's own creation) can't both use it.
+        let linked = decision.events.iter().find_map(|e| match e {
+            Event::Created { record: Some(r), .. } | Event::ScoresMerged { record: r } => Some(r),
+            _ => None,
+        });
+        let claim_at = match (linked, &holder) {
+            (Some(r), Some(holder)) => {
+                let key = keys::history_claim(r.last.kind, holder, r.last.year);
+                let by = serde_json::json!({"cid": target.candidate_id, "project": new.project.as_str()});
+                writes.push(Write::Put { item: encode(&key, "history_claim", 1, &by, &[])?, cond: Cond::NotExists });
+                Some(writes.len() - 1)
+            }
+            _ => None,
+        };
         if let Principal::Staff(s) = principal {
             // The record of a decision rides in the decision's own transaction.
             let rec = self.audit_record(s, command_name(&cmd), target, "ok");
@@ -321,6 +351,10 @@ impl Applications {
                     candidate: loaded.candidate.value.clone(),
                 })
             }
+            Err(StoreError::Conflict { at, .. }) if Some(at) == claim_at => Err(Refusal::conflict(
+                "RECORD_ALREADY_LINKED",
+                "该证件去年的报考记录已关联到其他报名,请持证明材料到考点核实",
+            )),
             Err(StoreError::Conflict { .. }) if creating => {
                 Err(Refusal::conflict("APPLICATION_EXISTS", "已报名该考试项目"))
             }
@@ -334,6 +368,7 @@ impl Applications {
         let cid = &target.candidate_id;
         Ok(match intent {
             Intent::Command(cmd) => cmd,
+            Intent::MergeScores { record, .. } => Command::MergeScores { record },
             Intent::Create { district } => {
                 Command::Create { district, last_year: loaded.last_year.clone().map(Box::new) }
             }

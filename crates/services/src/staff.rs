@@ -947,7 +947,8 @@ impl StaffService {
         // Found or not, the one `execute` decides: reach and role first, so only a site clerk
         // holding this application learns whether the document sat last year.
         let record = record.map(|r| Box::new(r.value));
-        self.decide(token, target, Command::MergeScores { record }).await
+        let intent = crate::applications::Intent::MergeScores { record, holder: old };
+        self.apps.execute(&Principal::StaffToken(token.clone()), target, intent).await
     }
 
     /// Signed, short-lived download URLs of the application's photo and proofs.

@@ -13,6 +13,7 @@
 //! | session           | `SESS#<sha256(token)>`    | `SESS`                        | get; `ttl` for clean-up only |
 //! | face attempt      | `FACE#<out_seq_no>`       | `FACE`                        | get, then deleted with the session it starts (no replay) |
 //! | last year         | `HIST#<kind>#<cid>`       | `Y#<year>`                    | get, in the same batch as the application |
+//! | last year's link  | `HIST#<kind>#<cid>`       | `CLAIM#Y#<year>`              | put-if-absent with the link (R32, R36): one record, one application |
 //! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get: the payment callback (payment work) |
 //! | rate counter      | `LIMIT#<scope>#<subject>` | `W#<window start>`            | atomic bounded count (`Table::count`); `ttl` ends it with its window |
 //! | login lock        | `LOCK#<account>`          | `LOGIN`                       | get, in the same batch as the account name; `ttl` when it ends |
@@ -104,6 +105,12 @@ pub mod keys {
             ExamKind::Nurse => "nurse",
         };
         Key::new(format!("HIST#{k}#{cid}"), format!("Y#{year}"))
+    }
+    /// Which application last year's record of `cid` is linked to (R32 at creation, R36 by a
+    /// merge): written with the link, only if absent, so one record serves one application.
+    pub fn history_claim(kind: ExamKind, cid: &str, year: u16) -> Key {
+        let k = history(kind, cid, year);
+        Key::new(k.pk, format!("CLAIM#Y#{year}"))
     }
     /// gsi1 partition for looking an application up by its verification code (site confirmation).
     pub fn vcode(code: &str) -> String {
