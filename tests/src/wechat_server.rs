@@ -289,7 +289,12 @@ async fn answer(state: &Mutex<State>, req: hyper::Request<hyper::body::Incoming>
             }
             match state.lock().unwrap().baidu_codes.remove(&code) {
                 Some(openid) => ok(json!({"openid": openid, "session_key": BAIDU_SESSION_KEY})),
-                None => baidu_err(10010102, "invalid_grant", "authorization code is invalid or expired"),
+                // As OAuth servers do (RFC 6749 §5.2), a bad code is an HTTP 400 with the error body.
+                None => {
+                    let body = json!({"errno": 10010102, "error": "invalid_grant",
+                                      "error_description": "authorization code is invalid or expired"});
+                    reply(400, body.to_string())
+                }
             }
         }
         _ => reply(404, json!({"errcode": 404, "errmsg": "no such api"}).to_string()),

@@ -221,6 +221,14 @@ async fn r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site(
     assert_eq!(decide(&app, &clerk, cid, "approve_site", None).await.0, 200);
     let (s, v) = decide(&app, &reviewer, cid, "approve_district", None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("approved")), "{v}");
+    // R32's link at creation claimed the record: it can't also be merged into someone else's
+    // application under this (their "previous") document.
+    let (_, other, other_code) = submitted_in_henan(&app, &ZHAO).await;
+    desk::confirm_code(&app, &clerk, &other_code).await;
+    let path = format!("/v1/staff/applications/{other}/2025-health/score-merge");
+    let body = json!({"id_type": "resident_id", "id_number": LI.id_number});
+    let (s, v) = app.call("POST", &path, Some(&clerk), Some(body)).await;
+    assert_eq!((s, code_of(&v)), (409, "RECORD_ALREADY_LINKED"), "{v}");
 }
 
 async fn r36_the_site_merges_last_years_scores_under_the_previous_document(app: TestApp) {

@@ -351,7 +351,10 @@ impl Applications {
                     candidate: loaded.candidate.value.clone(),
                 })
             }
-            Err(StoreError::Conflict { at, .. }) if Some(at) == claim_at => Err(Refusal::conflict(
+            // The claim's condition failed on an existing claim (`current` holds it). A
+            // DynamoDB TransactionConflict there (no `current`) is a racing writer that may
+            // yet fail: the usual "changed meanwhile, retry" below.
+            Err(StoreError::Conflict { at, current: Some(_) }) if Some(at) == claim_at => Err(Refusal::conflict(
                 "RECORD_ALREADY_LINKED",
                 "该证件去年的报考记录已关联到其他报名,请持证明材料到考点核实",
             )),

@@ -91,7 +91,8 @@ impl MiniProgramLogin for Baidu {
         );
         let uri = format!("{}/oauth/jscode2sessionkey", self.settings.base);
         let body = Some(("application/x-www-form-urlencoded", Bytes::from(form)));
-        let v = exchange(&self.http, "POST", &uri, body).await.map_err(|f: Fault| {
+        // Baidu's OAuth endpoints may answer an error with HTTP 400 and the same JSON body.
+        let v = exchange(&self.http, "POST", &uri, body, true).await.map_err(|f: Fault| {
             tracing::warn!(fault = ?f, "jscode2sessionkey: no answer");
             unavailable("BAIDU_UNAVAILABLE")
         })?;

@@ -127,12 +127,15 @@ fn client(cell: &std::sync::OnceLock<Client<Https, Full<Bytes>>>) -> &Client<Htt
     cell.get_or_init(|| Client::builder(TokioExecutor::new()).build(https_connector()))
 }
 
-/// One request with the call budget: a JSON object from a 200, or why not.
+/// One request with the call budget: a JSON object from a 200 (or, with `errors_in_4xx`, from
+/// a 4xx too: OAuth-style APIs such as Baidu's answer a bad code with 400 and a JSON error), or
+/// why not.
 async fn exchange(
     http: &std::sync::OnceLock<Client<Https, Full<Bytes>>>,
     method: &str,
     uri: &str,
     body: Option<(&'static str, Bytes)>,
+    errors_in_4xx: bool,
 ) -> Result<Value, Fault> {
     let mut req = hyper::Request::builder().method(method).uri(uri);
     let bytes = match body {
@@ -146,7 +149,7 @@ async fn exchange(
     let answer = async {
         let resp = client(http).request(req).await.map_err(|e| Fault::Transport(e.to_string()))?;
         let status = resp.status().as_u16();
-        if status != 200 {
+        if status != 200 && !(errors_in_4xx && (400..500).contains(&status)) {
             return Err(Fault::Status(status));
         }
         let body = Limited::new(resp.into_body(), MAX_ANSWER).collect().await.map_err(|_| Fault::Garbage)?;
@@ -179,7 +182,7 @@ impl Wechat {
     async fn call(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Result<Value, Fault> {
         let uri = format!("{}{path_and_query}", self.settings.base);
         let body = body.map(|b| ("application/json", Bytes::from(b.to_string())));
-        exchange(&self.http, method, &uri, body).await
+        exchange(&self.http, method, &uri, body, false).await
     }
 
     /// The access token for server APIs (`stable_token`), from the cache while it is fresh.
