@@ -55,6 +55,11 @@ pub struct Config {
     /// The clock staff TOTP codes are checked against; `None`: `clock`. The local server's own
     /// binary passes the wall clock, so an authenticator app's codes work while `clock` is shifted.
     pub totp_clock: Option<Arc<dyn Clock>>,
+    /// Relay and deliver reminders this often (embedded backend); `None`: only when asked
+    /// ([`worker::Worker::pump`], `POST /local/sweep`) — what tests want.
+    pub relay_every: Option<std::time::Duration>,
+    /// Run the deadline sweep this often (embedded backend); `None`: only when asked.
+    pub sweep_every: Option<std::time::Duration>,
 }
 
 /// Everything the functions are composed of here: both services, and the ports tests reach into.
@@ -123,10 +128,12 @@ impl System {
     }
 }
 
-/// What only the local server has: the local object store (embedded backend).
+/// What only the local server has: the local object store and the background worker (relay,
+/// reminders, sweep), on the embedded backend.
 #[derive(Clone)]
 pub struct Locals {
     pub objects: Option<Arc<LocalObjects>>,
+    pub worker: Option<Arc<worker::Worker>>,
 }
 
 pub struct Running {
@@ -135,6 +142,7 @@ pub struct Running {
     pub locals: Locals,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    timers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -142,6 +150,9 @@ impl Running {
         format!("http://{}", self.addr)
     }
     pub async fn stop(self) {
+        for t in &self.timers {
+            t.abort();
+        }
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
@@ -168,25 +179,49 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let base = format!("http://{addr}");
-    let (mut table, objects, locals, stand_ins): (Arc<dyn Table>, Arc<dyn ObjectStore>, Locals, StandIns) =
+    let mut embedded_local: Option<Embedded> = None;
+    let (mut table, objects, mut locals, stand_ins): (Arc<dyn Table>, Arc<dyn ObjectStore>, Locals, StandIns) =
         match &config.backend {
             Backend::Embedded => {
                 let local = Embedded::open(&config.data_dir, &base)?;
                 local.objects.set_base_url(&base);
-                let locals = Locals { objects: Some(local.objects.clone()) };
+                let locals = Locals { objects: Some(local.objects.clone()), worker: None };
+                embedded_local = Some(local.clone());
                 (local.table.clone(), local.objects.clone(), locals, local.stand_ins)
             }
             Backend::Aws(env) => {
                 let aws = aws_adapters::Aws::from_env(env)?;
                 let table = Arc::new(aws_adapters::dynamo::DynamoTable::from_env(&aws, env).await?);
                 let objects = Arc::new(aws_adapters::s3::S3Objects::from_env(&aws, env)?);
-                (table, objects, Locals { objects: None }, StandIns::open(&config.data_dir)?)
+                (table, objects, Locals { objects: None, worker: None }, StandIns::open(&config.data_dir)?)
             }
         };
     if let Some(layer) = config.table_layer {
         table = layer(table);
     }
     let deps = System::compose(table, objects, &stand_ins, config.clock.clone(), config.totp_clock.clone())?;
+    // The relay, the reminder consumer and the sweep: on the embedded table's stream and the
+    // in-process queue. (On `--backend aws` they are the deployed functions' work: the local
+    // server has no stream reader for DynamoDB.)
+    let mut timers = vec![];
+    if let Some(local) = &embedded_local {
+        let recorder = Arc::new(embedded::local::LocalSubscriptionRecorder::default());
+        let templates = services::reminders::Templates::parse(&embedded::local::local_templates())
+            .map_err(|why| ConfigError::malformed("REMINDER_TEMPLATES", why))?;
+        let consumer = services::reminders::Consumer {
+            table: deps.table.clone(),
+            sender: recorder.clone(),
+            queue: local.queue.clone(),
+            clock: deps.clock.clone(),
+            templates: Arc::new(templates),
+        };
+        let sweep = services::sweep::Sweep { apps: deps.apps.clone(), pace: services::sweep::Pace::default() };
+        let w = Arc::new(worker::Worker::new(local.table.clone(), local.queue.clone(), consumer, sweep, recorder));
+        if let Some(every) = config.relay_every {
+            timers = w.spawn(every, config.sweep_every);
+        }
+        locals.worker = Some(w);
+    }
     let n = services::history_import::import(
         deps.table.as_ref(),
         &deps.id_pepper,
@@ -214,7 +249,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
         }
     });
-    let running = Running { addr, deps, locals, stop, task };
+    let running = Running { addr, deps, locals, stop, task, timers };
     if config.seed_demo {
         demo::seed(&running).await.map_err(|r| StartError::Seed(format!("{}: {}", r.code, r.message)))?;
     }
@@ -276,6 +311,9 @@ async fn serve(
     if path == "/healthz" {
         return to_hyper(json_response(200, &json!({"ok": true})));
     }
+    if let Some(admin) = path.strip_prefix("/local/") {
+        return to_hyper(local_admin(locals, admin, &req).await);
+    }
     let segments = edge::http::segments(&req);
     let function = resolve(req.method().as_str(), &segments).map(|(r, _)| r.function);
     // Each request runs as its own task, so a panic in a handler is that request's 500, not the
@@ -300,6 +338,23 @@ async fn serve(
         refusal_response(&Refusal::internal())
     });
     to_hyper(resp)
+}
+
+/// The local server's own admin calls (loopback only, like the server): run the sweep now, and
+/// see what the WeChat stand-in was sent.
+async fn local_admin(locals: &Locals, what: &str, req: &lambda_http::Request) -> lambda_http::Response<Body> {
+    let Some(worker) = &locals.worker else {
+        return refusal_response(&Refusal::not_found("NO_ROUTE", "本地服务在 AWS 后端上不运行提醒与清理任务"));
+    };
+    match (req.method().as_str(), what) {
+        ("POST", "sweep") => {
+            let report = worker.sweep_now(std::time::Duration::from_secs(60)).await;
+            json_response(200, &report)
+        }
+        ("GET", "wechat/messages") => json_response(200, &worker.recorder.sent()),
+        (_, "sweep" | "wechat/messages") => refusal_response(&method_not_allowed()),
+        _ => refusal_response(&Refusal::not_found("NO_ROUTE", "接口不存在")),
+    }
 }
 
 /// What S3 does on AWS: accept a PUT to a signed URL, or serve a GET from one.
@@ -334,3 +389,4 @@ fn local_object(
 
 pub mod demo;
 pub mod upload;
+pub mod worker;

@@ -2,7 +2,9 @@
 //!
 //! Options: `--addr 127.0.0.1:8080`, `--data ./data`, `--now <RFC 3339>|real`, `--no-demo`,
 //! `--backend embedded|aws` (aws: `TABLE_NAME`, `BUCKET_NAME` from the environment,
-//! `--endpoint URL` or `AWS_ENDPOINT_URL` for an emulator).
+//! `--endpoint URL` or `AWS_ENDPOINT_URL` for an emulator), `--sweep-every SECS` (the deadline
+//! sweep's period, default 60; 0 runs it only on `POST /local/sweep`). Reminders are relayed and
+//! delivered every half second; `GET /local/wechat/messages` shows what WeChat would have sent.
 //! The clock defaults to 2024-12-01 09:00 (+08:00) and runs on from there, so the shipped 2025
 //! projects' registration window is open; `--now real` uses the wall clock.
 
@@ -14,7 +16,7 @@ const DEFAULT_NOW: &str = "2024-12-01T09:00:00+08:00";
 
 fn usage() -> ! {
     eprintln!(
-        "usage: local-server [--addr HOST:PORT] [--data DIR] [--now RFC3339|real] [--no-demo] [--backend embedded|aws] [--endpoint URL]"
+        "usage: local-server [--addr HOST:PORT] [--data DIR] [--now RFC3339|real] [--no-demo] [--backend embedded|aws] [--endpoint URL] [--sweep-every SECS (0: only on POST /local/sweep)]"
     );
     std::process::exit(2)
 }
@@ -28,6 +30,7 @@ async fn main() {
     let mut demo = true;
     let mut backend = "embedded".to_string();
     let mut endpoint = None;
+    let mut sweep_every: u64 = 60;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -37,6 +40,9 @@ async fn main() {
             "--no-demo" => demo = false,
             "--backend" => backend = args.next().unwrap_or_else(|| usage()),
             "--endpoint" => endpoint = Some(args.next().unwrap_or_else(|| usage())),
+            "--sweep-every" => {
+                sweep_every = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage());
+            }
             _ => usage(),
         }
     }
@@ -74,6 +80,8 @@ async fn main() {
         table_layer: None,
         // Staff codes come from an authenticator app on a phone: the wall clock, whatever --now says.
         totp_clock: Some(Arc::new(SystemClock)),
+        relay_every: Some(std::time::Duration::from_millis(500)),
+        sweep_every: (sweep_every > 0).then(|| std::time::Duration::from_secs(sweep_every)),
     };
     let running = match local_server::start(config).await {
         Ok(r) => r,
@@ -109,6 +117,10 @@ async fn main() {
             local_server::demo::STAFF_TOTP_BASE32
         );
     }
+    println!(
+        "  reminders:     GET {base}/v1/todos (candidate), GET {base}/local/wechat/messages (what WeChat was sent)"
+    );
+    println!("  deadline sweep: every {sweep_every} s (0: off); now: curl -X POST {base}/local/sweep");
     println!("Ctrl-C stops it.");
     let _ = tokio::signal::ctrl_c().await;
     running.stop().await;

@@ -176,3 +176,80 @@ impl Table for FaultyTable {
         self.inner.count(key, limit, expires_at).await
     }
 }
+
+/// A table wrapper that can hold the next transaction until the test lets it go: two writers'
+/// read-decide-write windows made to overlap on purpose (a race, deterministically).
+pub struct Gate {
+    armed: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            armed: std::sync::atomic::AtomicBool::new(false),
+            entered: tokio::sync::Notify::new(),
+            release: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl Gate {
+    /// Hold the next transaction (one only).
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+    /// Wait until a transaction is being held.
+    pub async fn wait_entered(&self) {
+        let entered = tokio::time::timeout(std::time::Duration::from_secs(20), self.entered.notified()).await;
+        assert!(entered.is_ok(), "no transaction reached the gate");
+    }
+    /// Let the held transaction go on.
+    pub fn release(&self) {
+        self.release.add_permits(1);
+    }
+}
+
+pub struct GatedTable {
+    inner: Arc<dyn Table>,
+    gate: Arc<Gate>,
+}
+
+impl GatedTable {
+    pub fn new(inner: Arc<dyn Table>, gate: Arc<Gate>) -> Self {
+        GatedTable { inner, gate }
+    }
+}
+
+#[async_trait]
+impl Table for GatedTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, cond: Cond) -> Result<(), StoreError> {
+        self.inner.put(item, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Cond) -> Result<(), StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.gate.armed.swap(false, Ordering::SeqCst) {
+            self.gate.entered.notify_one();
+            let _permit = self.gate.release.acquire().await;
+        }
+        self.inner.transact(writes).await
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn count(&self, key: &Key, limit: u64, expires_at: i64) -> Result<Option<u64>, StoreError> {
+        self.inner.count(key, limit, expires_at).await
+    }
+    async fn count_items(&self, query: &Query, cap: u64) -> Result<u64, StoreError> {
+        self.inner.count_items(query, cap).await
+    }
+}

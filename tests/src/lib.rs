@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod counting;
 pub mod desk;
+pub mod mail;
 pub mod runtime_api;
 pub mod stack;
 pub mod steps;
@@ -32,6 +33,10 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// Round trips to the table since the last `counts.take()`.
     pub counts: Arc<counting::Counts>,
+    /// The reminders' way out: relay, queue, consumer, WeChat (see [`mail`]).
+    pub mail: mail::Mail,
+    /// Holds the next transaction when armed (races on purpose).
+    pub gate: Arc<counting::Gate>,
     client: Client<HttpConnector, Full<Bytes>>,
     _dir: tempfile::TempDir,
 }
@@ -102,9 +107,15 @@ pub async fn spawn_app_with(on: On, layer: Option<local_server::TableLayer>) -> 
     let clock = Arc::new(ManualClock::new(NOW));
     let counts = Arc::new(counting::Counts::default());
     let layer_counts = counts.clone();
-    let backend = match on {
-        On::Sqlite => local_server::Backend::Embedded,
-        On::Moto => local_server::Backend::Aws(aws::provision().await.env()),
+    let gate = Arc::new(counting::Gate::default());
+    let layer_gate = gate.clone();
+    let provisioned = match on {
+        On::Sqlite => None,
+        On::Moto => Some(aws::provision().await),
+    };
+    let backend = match &provisioned {
+        None => local_server::Backend::Embedded,
+        Some(p) => local_server::Backend::Aws(p.env()),
     };
     let config = local_server::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
@@ -113,18 +124,25 @@ pub async fn spawn_app_with(on: On, layer: Option<local_server::TableLayer>) -> 
         seed_demo: false,
         backend,
         totp_clock: None,
+        relay_every: None,
+        sweep_every: None,
         table_layer: Some(Box::new(move |t| {
             let t = match layer {
                 Some(l) => l(t),
                 None => t,
             };
+            let t: Arc<dyn store::Table> = Arc::new(counting::GatedTable::new(t, layer_gate));
             Arc::new(counting::CountingTable::new(t, layer_counts))
         })),
     };
     let running = local_server::start(config).await.expect("local server starts");
+    let mail = match &provisioned {
+        None => mail::Mail::Embedded(running.locals.worker.clone().expect("the embedded backend has a worker")),
+        Some(p) => mail::Mail::moto(&p.vars(), &running.deps).await,
+    };
     let client = Client::builder(TokioExecutor::new()).build_http();
     counts.take();
-    TestApp { base: running.base_url(), running, clock, counts, client, _dir: dir }
+    TestApp { base: running.base_url(), running, clock, counts, mail, gate, client, _dir: dir }
 }
 
 impl TestApp {
@@ -198,6 +216,19 @@ impl TestApp {
             self.call("POST", "/v1/account/wechat", Some(token), Some(json!({"code": format!("local-{who}")}))).await;
         assert_eq!(status, 200, "{v}");
     }
+}
+
+/// A `POST` with a bearer token and no body, from a task of its own: `(status, JSON)`.
+pub async fn post(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = hyper::Request::post(format!("{base}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let resp = client.request(req).await.expect("server answers");
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// Every end-to-end test runs twice: on the embedded store and on the AWS backend (moto).

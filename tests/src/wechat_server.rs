@@ -61,6 +61,10 @@ struct State {
     forced_refreshes: usize,
     attempts: HashMap<String, Attempt>,
     calls: Vec<String>,
+    /// Subscription messages taken (errcode 0), as sent.
+    sent: Vec<Value>,
+    /// Per openid, the errcodes to answer (in order) before taking that user's messages.
+    send_script: HashMap<String, std::collections::VecDeque<i64>>,
 }
 
 /// The running server; dropped with the test.
@@ -125,6 +129,16 @@ impl WechatServer {
     pub fn token_calls(&self) -> (usize, usize) {
         let s = self.state.lock().unwrap();
         (s.token_calls, s.forced_refreshes)
+    }
+
+    /// Subscription messages WeChat took, oldest first.
+    pub fn sent(&self) -> Vec<Value> {
+        self.state.lock().unwrap().sent.clone()
+    }
+
+    /// Answer `subscribe/send` for `openid` with these errcodes first (then take its messages).
+    pub fn script_send(&self, openid: &str, errcodes: &[i64]) {
+        self.state.lock().unwrap().send_script.insert(openid.to_string(), errcodes.iter().copied().collect());
     }
 
     /// Paths called so far, in order.
@@ -254,6 +268,38 @@ async fn answer(state: &Mutex<State>, req: hyper::Request<hyper::body::Incoming>
             // 10000 passed; 90003 stands for "not completed" in WeChat's 90001–90199 range.
             let ret = if a.face_matched { 10000 } else { 90003 };
             ok(json!({"errcode": 0, "errmsg": "ok", "verify_ret": ret}))
+        }
+        ("POST", "/cgi-bin/message/subscribe/send") => {
+            let mut s = state.lock().unwrap();
+            if !token_ok(&s) {
+                return err(40001, "invalid credential, access_token is invalid or not latest");
+            }
+            let Some(openid) = body["touser"].as_str().map(str::to_string) else { return err(40003, "invalid openid") };
+            if body["template_id"].as_str().is_none_or(str::is_empty) {
+                return err(40037, "invalid template_id");
+            }
+            if body["page"].as_str().is_some_and(|p| !p.starts_with("pages/")) {
+                return err(41030, "invalid page");
+            }
+            // Field limits, in characters (WeChat refuses the whole message: 47003).
+            for (key, v) in body["data"].as_object().into_iter().flatten() {
+                let value = v["value"].as_str().unwrap_or("");
+                let limit = match key.trim_end_matches(|c: char| c.is_ascii_digit()) {
+                    "thing" => 20,
+                    "phrase" => 5,
+                    "character_string" | "number" => 32,
+                    "time" | "date" => 30,
+                    _ => return err(47003, "argument invalid! data.key unknown"),
+                };
+                if value.is_empty() || value.chars().count() > limit {
+                    return err(47003, "argument invalid! data.value too long");
+                }
+            }
+            if let Some(code) = s.send_script.get_mut(&openid).and_then(|q| q.pop_front()) {
+                return err(code, "scripted");
+            }
+            s.sent.push(body.clone());
+            ok(json!({"errcode": 0, "errmsg": "ok"}))
         }
         ("POST", "/oauth/jscode2sessionkey") => {
             // NOTE: the `errno` values are this server's own (Baidu's table was not at hand); the

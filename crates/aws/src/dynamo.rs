@@ -74,6 +74,11 @@ fn condition(cond: Cond) -> Condition {
             names: Some(HashMap::from([("#ver".to_string(), "ver".to_string())])),
             values: Some(HashMap::from([(":ver".to_string(), AttributeValue::N(v.to_string()))])),
         },
+        Cond::LeaseBefore(t) => Condition {
+            expr: Some("attribute_not_exists(pk) OR #lease < :lease".into()),
+            names: Some(HashMap::from([("#lease".to_string(), "lease".to_string())])),
+            values: Some(HashMap::from([(":lease".to_string(), AttributeValue::N(t.to_string()))])),
+        },
     }
 }
 
@@ -424,6 +429,16 @@ fn key_condition(q: &Query) -> Result<(String, Names, Values), StoreError> {
     let mut names = HashMap::from([("#pk".to_string(), pk_attr.to_string())]);
     let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(q.pk.clone()))]);
     // DynamoDB takes one condition on the sort key.
+    if let Some((lo, hi)) = &q.sk_between {
+        if q.sk_prefix.is_some() || q.sk_after.is_some() {
+            return Err(StoreError::Invalid("sk_between with another sort-key condition".into()));
+        }
+        expr.push_str(" AND #sk BETWEEN :lo AND :hi");
+        values.insert(":lo".into(), AttributeValue::S(lo.clone()));
+        values.insert(":hi".into(), AttributeValue::S(hi.clone()));
+        names.insert("#sk".into(), sk_attr.into());
+        return Ok((expr, names, values));
+    }
     match (&q.sk_prefix, &q.sk_after) {
         (Some(_), Some(_)) => return Err(StoreError::Invalid("sk_prefix with sk_after".into())),
         (Some(prefix), None) => {
@@ -455,7 +470,7 @@ pub fn index_name(i: store::Index) -> &'static str {
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType,
+        ScalarAttributeType, StreamSpecification, StreamViewType,
     };
     let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid(e.to_string());
     let attr = |n: &str| {
@@ -469,7 +484,15 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .attribute_definitions(attr("pk")?)
-        .attribute_definitions(attr("sk")?);
+        .attribute_definitions(attr("sk")?)
+        // The outbox relay reads new items from the stream (the template's StreamSpecification).
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .map_err(invalid)?,
+        );
     for i in [store::Index::Gsi1, store::Index::Gsi2, store::Index::Gsi3] {
         let (p, s) = i.attrs();
         req = req.attribute_definitions(attr(p)?).attribute_definitions(attr(s)?).global_secondary_indexes(

@@ -70,6 +70,20 @@ impl Queue for SqsQueue {
         }
         Err(StoreError::Unavailable(format!("{} messages refused by SQS", pending.len())))
     }
+
+    async fn retry_later(&self, receipt: &str, delay_secs: u32) -> Result<(), StoreError> {
+        self.client
+            .get()
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            // SQS's ceiling: 12 hours.
+            .visibility_timeout(delay_secs.min(43_200) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
 }
 
 impl SqsQueue {

@@ -67,6 +67,7 @@ pub enum RouteId {
     Withdraw,
     ChangeDistrict,
     GetForm,
+    ListTodos,
     OpenApi,
     StaffLogin,
     StaffLogout,
@@ -336,6 +337,18 @@ pub const ROUTES: &[Route] = &[
         Some("Notice"),
         200,
         "list-notices.json"
+    ),
+    route!(
+        ListTodos,
+        Application,
+        "GET",
+        "/v1/todos",
+        "待办事项 (R16 与各环节提醒),最新在前",
+        auth = true,
+        None,
+        Some("TodoPage"),
+        200,
+        "list-todos.json"
     ),
     route!(
         CreateApplication,
@@ -756,6 +769,10 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<ProofView>(&mut s);
     add::<shared::reference::Proof>(&mut s);
     add::<services::ports::UploadTicket>(&mut s);
+    add::<services::reminders::TodoPage>(&mut s);
+    add::<services::reminders::TodoView>(&mut s);
+    add::<shared::domain::reminder::ReminderKind>(&mut s);
+    add::<shared::domain::reminder::TodoAction>(&mut s);
     add::<ProjectView>(&mut s);
     add::<DistrictView>(&mut s);
     add::<shared::reference::District>(&mut s);
@@ -881,6 +898,9 @@ fn query_params(id: RouteId) -> Vec<openapi::path::Parameter> {
             ),
         ],
         RouteId::StaffList => vec![param("district", false, string(CODE_PATTERN), "考区 (中心账号必填)")],
+        RouteId::ListTodos => {
+            vec![param("after", false, string(services::reminders::TODO_POSITION_PATTERN), "上一页的 `next`")]
+        }
         RouteId::StaffAudit => vec![
             param("day", true, string("^[0-9]{8}$"), "北京时间日期 YYYYMMDD"),
             param("district", false, string(CODE_PATTERN), "考区 (中心账号查看某考区时)"),

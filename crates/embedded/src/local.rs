@@ -7,7 +7,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use services::ports::{
     Clock, FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, MiniProgramLogin, ObjectMeta, ObjectStore,
-    Queue, QueueMessage, UploadPolicy, UploadTicket,
+    Queue, QueueMessage, SendOutcome, Subscription, SubscriptionSender, UploadPolicy, UploadTicket,
 };
 use sha2::Sha256;
 use shared::domain::account::MiniProgram;
@@ -248,6 +248,53 @@ impl Queue for LocalQueue {
         self.messages.lock().map_err(|_| StoreError::Unavailable("queue lock poisoned".into()))?.extend(messages);
         Ok(())
     }
+
+    /// In process a message is handed over once; the local worker puts a message to retry back
+    /// itself (see `local-server`), so there is no visibility to change.
+    async fn retry_later(&self, _receipt: &str, _delay_secs: u32) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A stand-in for WeChat's subscription-message API, in process: it takes every message and
+/// keeps it for the local server to show (`GET /local/wechat/messages`). Never in a Lambda.
+#[derive(Default)]
+pub struct LocalSubscriptionRecorder {
+    sent: Mutex<Vec<serde_json::Value>>,
+}
+
+impl LocalSubscriptionRecorder {
+    /// Every message taken so far, oldest first, as WeChat's API would have received it.
+    pub fn sent(&self) -> Vec<serde_json::Value> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl SubscriptionSender for LocalSubscriptionRecorder {
+    async fn send(&self, m: &Subscription) -> SendOutcome {
+        let data: serde_json::Map<String, serde_json::Value> =
+            m.data.iter().map(|(k, v)| (k.clone(), serde_json::json!({ "value": v }))).collect();
+        let body = serde_json::json!({"touser": m.openid, "template_id": m.template_id, "page": m.page, "data": data});
+        match self.sent.lock() {
+            Ok(mut s) => {
+                s.push(body);
+                SendOutcome::Sent
+            }
+            Err(_) => SendOutcome::RetryLater("recorder lock poisoned".into()),
+        }
+    }
+}
+
+/// The template configuration of the local server: one made-up template id per reminder kind,
+/// the same four fields each (what `REMINDER_TEMPLATES` holds on AWS, with real ids).
+pub fn local_templates() -> String {
+    let fields = r#"{"thing1":"project","phrase2":"status","time3":"deadline","thing4":"note"}"#;
+    let kinds: Vec<String> = shared::domain::reminder::ReminderKind::ALL
+        .iter()
+        .map(|k| format!(r#""{0}":{{"id":"local-{1}","data":{fields}}}"#, k.as_str(), k.as_str().replace('_', "-")))
+        .collect();
+    format!("{{{}}}", kinds.join(","))
 }
 
 /// Time that starts at a chosen instant and then runs with the wall clock: lets the local

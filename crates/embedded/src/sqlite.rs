@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL AND gsi1sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL AND gsi2sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk IS NOT NULL AND gsi3sk IS NOT NULL;
+-- New items in commit order, as a DynamoDB stream (INSERT, new image) would carry them: what the
+-- local relay reads (the outbox). Trimmed by the reader once relayed.
+CREATE TABLE IF NOT EXISTS stream (seq INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT NOT NULL, sk TEXT NOT NULL, body TEXT NOT NULL);
 -- Transactions applied in the last 10 minutes, by request token (DynamoDB's ClientRequestToken).
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 ";
@@ -75,6 +78,29 @@ impl SqliteTable {
         Ok(SqliteTable { conn: Mutex::new(conn) })
     }
 
+    /// Up to `limit` new items written after stream position `after`, oldest first, with their
+    /// positions: the embedded stand-in for a DynamoDB stream (INSERT records, new image).
+    pub fn stream_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, Item)>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT seq, pk, sk, body FROM stream WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![after, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
+            .map_err(unavailable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        rows.into_iter().map(|(seq, pk, sk, body)| Ok((seq, parse(&Key::new(pk, sk), &body)?))).collect()
+    }
+
+    /// Forget stream records up to `upto` (relayed).
+    pub fn trim_stream(&self, upto: i64) -> Result<(), StoreError> {
+        self.lock()?.execute("DELETE FROM stream WHERE seq <= ?1", params![upto]).map_err(unavailable)?;
+        Ok(())
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
         self.conn.lock().map_err(|_| StoreError::Unavailable("table lock poisoned".into()))
     }
@@ -98,6 +124,7 @@ fn holds(current: Option<&Item>, cond: Cond) -> bool {
         Cond::NotExists => current.is_none(),
         Cond::Exists => current.is_some(),
         Cond::Version(v) => current.and_then(|i| i.get("ver")).and_then(Value::as_u64) == Some(v),
+        Cond::LeaseBefore(t) => current.is_none_or(|i| i.get("lease").and_then(Value::as_i64).is_some_and(|l| l < t)),
     }
 }
 
@@ -242,7 +269,22 @@ impl Table for SqliteTable {
         }
         for (w, key) in writes.iter().zip(&keys) {
             match w {
-                Write::Put { item, .. } => put_row(&tx, item)?,
+                Write::Put { item, .. } => {
+                    let existed: bool = tx
+                        .query_row("SELECT 1 FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |_| Ok(()))
+                        .optional()
+                        .map_err(unavailable)?
+                        .is_some();
+                    put_row(&tx, item)?;
+                    if !existed {
+                        let body = serde_json::to_string(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                        tx.execute(
+                            "INSERT INTO stream (pk, sk, body) VALUES (?1, ?2, ?3)",
+                            params![key.pk, key.sk, body],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                }
                 Write::Delete { .. } => {
                     tx.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])
                         .map_err(unavailable)?;
@@ -282,6 +324,10 @@ impl Table for SqliteTable {
         if q.sk_after.is_some() {
             sql.push_str(&format!(" AND {isk} {cmp} ?{}", if cursor.is_some() { 6 } else { 3 }));
         }
+        if q.sk_between.is_some() {
+            let n = 3 + if cursor.is_some() { 3 } else { 0 } + usize::from(q.sk_after.is_some());
+            sql.push_str(&format!(" AND {isk} >= ?{n} AND {isk} <= ?{}", n + 1));
+        }
         sql.push_str(&format!(" ORDER BY {isk} {order}, pk {order}, sk {order} LIMIT {}", limit + 1));
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
@@ -293,6 +339,9 @@ impl Table for SqliteTable {
             args.extend([c.isk.as_str(), c.pk.as_str(), c.sk.as_str()]);
         }
         args.extend(q.sk_after.as_deref());
+        if let Some((lo, hi)) = &q.sk_between {
+            args.extend([lo.as_str(), hi.as_str()]);
+        }
         let rows: Vec<_> = stmt
             .query_map(rusqlite::params_from_iter(args), map)
             .map_err(unavailable)?

@@ -15,6 +15,7 @@ use shared::domain::application::{
     decide_on,
 };
 use shared::domain::history::LastYear;
+use shared::domain::reminder;
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
 use shared::reference::{District, Project, Proof, Reference};
@@ -320,6 +321,13 @@ impl Applications {
         let prev = loaded.app.as_ref().map(|a| a.ver);
         let mut writes =
             application_writes(&new, prev, &decision.events, &principal.actor(), now, (project, district))?;
+        // The reminders this transition causes ride in its own transaction (the outbox): never a
+        // state change without its reminder, nor a reminder without its state change.
+        let ver = prev.map_or(1, |v| v + 1);
+        for r in reminder::on_transition(&new, &decision.events, ver, &loaded.candidate.value, (project, district), now)
+        {
+            writes.push(store::layout::outbox_write(&r)?);
+        }
         // R32/R36: a linked record is claimed in the same transaction, only if no application
         // holds it yet — two merges (or a merge and the owner's own creation) can't both use it.
         let linked = decision.events.iter().find_map(|e| match e {

@@ -16,10 +16,12 @@ pub mod password;
 pub mod photo;
 pub mod ports;
 pub mod principal;
+pub mod reminders;
 pub mod secret;
 pub mod session;
 #[cfg(feature = "staff")]
 pub mod staff;
 pub mod staff_session;
+pub mod sweep;
 
 pub use principal::Principal;

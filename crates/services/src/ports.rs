@@ -58,6 +58,33 @@ pub trait ObjectStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
 }
 
+/// The object store of a function that composes none (the sweep: lapsing reads no object). Not
+/// a stand-in for storage: every call is a bug on our side and answers an error.
+pub struct NoObjects;
+
+#[async_trait]
+impl ObjectStore for NoObjects {
+    async fn upload_url(&self, _: &str, _: &UploadPolicy, _: OffsetDateTime) -> Result<UploadTicket, StoreError> {
+        Err(no_objects())
+    }
+    async fn download_url(&self, _: &str, _: u32, _: OffsetDateTime) -> Result<String, StoreError> {
+        Err(no_objects())
+    }
+    async fn head(&self, _: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        Err(no_objects())
+    }
+    async fn read_prefix(&self, _: &str, _: usize) -> Result<Vec<u8>, StoreError> {
+        Err(no_objects())
+    }
+    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), StoreError> {
+        Err(no_objects())
+    }
+}
+
+fn no_objects() -> StoreError {
+    StoreError::Invalid("this function composes no object store".into())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
     pub body: String,
@@ -70,6 +97,43 @@ pub struct QueueMessage {
 pub trait Queue: Send + Sync {
     /// Send up to 10 messages; all are accepted or an error says none were.
     async fn send(&self, messages: Vec<QueueMessage>) -> Result<(), StoreError>;
+    /// Keep a received message invisible for `delay_secs` before it is delivered again (SQS
+    /// `ChangeMessageVisibility`): the back-off of a send WeChat asked us to retry later.
+    async fn retry_later(&self, receipt: &str, delay_secs: u32) -> Result<(), StoreError>;
+}
+
+/// One subscription message (订阅消息) as WeChat's `subscribeMessage.send` takes it.
+#[derive(Clone)]
+pub struct Subscription {
+    pub openid: String,
+    pub template_id: String,
+    /// The mini-program page the message opens.
+    pub page: String,
+    /// Template keys (`thing1`, `time2`, …) and values, already fitted to each key's limit.
+    pub data: Vec<(String, String)>,
+}
+
+// NOTE: hand-written: the openid identifies a person's WeChat user.
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("template_id", &self.template_id).finish_non_exhaustive()
+    }
+}
+
+/// What became of one send, as the consumer must treat it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Sent,
+    /// Permanent (43101 refused or no quota, 47003, 40003, 40037, 41030): recorded, not retried.
+    Refused(i64),
+    /// Busy, quota, token trouble, no answer: try again later. The string is for the log.
+    RetryLater(String),
+}
+
+/// Subscription messages (WeChat's server API; a local recorder for the local server).
+#[async_trait]
+pub trait SubscriptionSender: Send + Sync {
+    async fn send(&self, message: &Subscription) -> SendOutcome;
 }
 
 /// The time, injectable so deadlines are testable.

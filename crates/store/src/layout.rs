@@ -21,6 +21,10 @@
 //! | staff session     | `SSESS#<sha256(token)>`   | `SSESS`                       | get, in the same batch as the data it guards |
 //! | staff login lock  | `LOCK#STAFF#<account>`    | `LOGIN`                       | get, in the same batch as the staff account |
 //! | audit record      | `AUDIT#<district>#<day>`  | `<unix ms>#<staff>#<random>`  | query: a district's staff actions of one day (`CENTRE` for the centre's); `ttl` ≥ 13 months |
+//! | outbox            | `OUTBOX#<reminder id>`    | `OUTBOX`                      | written with the transition it reminds of; the stream relays it to SQS; `ttl` 7 days |
+//! | to-do             | `CAND#<cid>`              | `TODO#<at>#<reminder id>`     | query `TODO#` newest first: the candidate's to-do list (R16) |
+//! | reminder marker   | `IDEM#<reminder id>`      | `IDEM`                        | the consumer's processed-marker: claimed with a lease, completed once sent; `ttl` 30 days |
+//! | sweep watermark   | `SWEEP#<project>#<district>#<shard>` | `SOON`             | get/put: deadlines up to here have had their 24-hours-ahead reminder |
 //!
 //! Sparse global indexes on the application item — an item is in an index only while it has
 //! that index's two attributes, so leaving a state removes it from the index in the same write:
@@ -57,6 +61,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::domain::account::MiniProgram;
 use shared::domain::application::{Actor, Application, Event, Status};
+use shared::domain::reminder::Reminder;
 use shared::reference::{District, ExamKind, Project};
 use time::OffsetDateTime;
 
@@ -157,6 +162,52 @@ pub mod keys {
     pub fn due(project: &str, district: &str, shard: u8) -> String {
         format!("DUE#{project}#{district}#{shard}")
     }
+    /// The outbox item of one reminder (relayed to the queue by the table's stream).
+    pub fn outbox(reminder_id: &str) -> Key {
+        Key::new(format!("{OUTBOX_PREFIX}{reminder_id}"), "OUTBOX")
+    }
+    /// One entry of a candidate's to-do list, newest last in key order.
+    pub fn todo(cid: &str, at: OffsetDateTime, reminder_id: &str) -> Key {
+        Key::new(format!("CAND#{cid}"), format!("TODO#{}#{reminder_id}", super::sortable(at)))
+    }
+    /// The consumer's processed-marker of one reminder.
+    pub fn reminder_marker(reminder_id: &str) -> Key {
+        Key::new(format!("IDEM#{reminder_id}"), "IDEM")
+    }
+    /// How far one shard's 24-hours-ahead reminders have been sent.
+    pub fn sweep_watermark(project: &str, district: &str, shard: u8) -> Key {
+        Key::new(format!("SWEEP#{project}#{district}#{shard}"), "SOON")
+    }
+}
+
+/// Outbox items' partition keys start with this (the relay's filter).
+pub const OUTBOX_PREFIX: &str = "OUTBOX#";
+
+/// How long an outbox item outlives its relay (the stream keeps records 24 hours).
+const OUTBOX_TTL_SECS: i64 = 7 * 86_400;
+
+/// The outbox write of `reminder`, for the transaction of the transition that causes it. The
+/// item carries the whole message as a string attribute `msg` (what the relay forwards as is),
+/// and is written only if absent: the same reminder is never put twice.
+pub fn outbox_write(reminder: &Reminder) -> Result<Write, StoreError> {
+    let key = keys::outbox(&reminder.id);
+    let msg = serde_json::to_string(reminder).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut item = Item::new();
+    item.insert("pk".into(), json!(key.pk));
+    item.insert("sk".into(), json!(key.sk));
+    item.insert("type".into(), json!("outbox"));
+    item.insert("msg".into(), json!(msg));
+    item.insert("ttl".into(), json!(reminder.at.unix_timestamp() + OUTBOX_TTL_SECS));
+    Ok(Write::Put { item, cond: Cond::NotExists })
+}
+
+/// The message an outbox item (a stream record's new image) carries, if it is one.
+pub fn outbox_message(item: &Item) -> Option<&str> {
+    let pk = attr(item, "pk")?;
+    if !pk.starts_with(OUTBOX_PREFIX) {
+        return None;
+    }
+    attr(item, "msg")
 }
 
 /// How many shards district-level index keys are spread over (see the module docs).
@@ -170,6 +221,11 @@ pub fn shard(cid: &str) -> u8 {
 /// Sortable instant: zero-padded Unix seconds.
 fn sortable(t: OffsetDateTime) -> String {
     format!("{:012}", t.unix_timestamp().max(0))
+}
+
+/// gsi3 sort keys of deadlines from `from` to `to`, both inclusive (any candidate id).
+pub fn due_range(from: OffsetDateTime, to: OffsetDateTime) -> (String, String) {
+    (format!("{}#", sortable(from)), format!("{}#~", sortable(to)))
 }
 
 /// The index attributes an application has in its current state (sparse: absent = not indexed).

@@ -37,6 +37,9 @@ pub enum Cond {
     Exists,
     /// An item exists and its `ver` equals this.
     Version(u64),
+    /// No item, or its `lease` attribute (Unix seconds) is below this: a claim whose holder's
+    /// time ran out may be taken over (the reminder consumer's processed-marker).
+    LeaseBefore(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -88,12 +91,24 @@ pub struct Query {
     /// position the caller can state and check itself (a work queue's "after this entry"), where
     /// the backend's opaque cursor would have to be trusted. Not combined with `sk_prefix`.
     pub sk_after: Option<String>,
+    /// Only sort keys from the first to the second, both inclusive (the sweep's "deadline up to
+    /// now"). Not combined with `sk_prefix` or `sk_after`.
+    pub sk_between: Option<(String, String)>,
 }
 
 impl Query {
     /// The first page of `pk` (on `index`, or the table), ascending, `limit` items.
     pub fn of(index: Option<Index>, pk: impl Into<String>, limit: u32) -> Query {
-        Query { index, pk: pk.into(), sk_prefix: None, descending: false, limit, cursor: None, sk_after: None }
+        Query {
+            index,
+            pk: pk.into(),
+            sk_prefix: None,
+            descending: false,
+            limit,
+            cursor: None,
+            sk_after: None,
+            sk_between: None,
+        }
     }
 }
 

@@ -16,7 +16,10 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use services::config::{ConfigError, Env};
-use services::ports::{FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, MiniProgramLogin};
+use services::ports::{
+    FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, MiniProgramLogin, SendOutcome, Subscription,
+    SubscriptionSender,
+};
 use services::secret::Secret;
 use shared::error::{Kind, Refusal};
 use std::sync::Arc;
@@ -319,6 +322,39 @@ impl FaceVerifier for Wechat {
                 Ok(FaceVerdict::Failed(0))
             }
         }
+    }
+}
+
+#[async_trait]
+impl SubscriptionSender for Wechat {
+    /// `subscribeMessage.send`, classified as the consumer must treat the answer (FACTS:
+    /// "WeChat subscription messages"). The token is refreshed once on 40001/42001 by
+    /// `with_token`; still refused after that, the message is retried later.
+    async fn send(&self, m: &Subscription) -> SendOutcome {
+        let data: serde_json::Map<String, Value> =
+            m.data.iter().map(|(k, v)| (k.clone(), json!({ "value": v }))).collect();
+        let body = json!({
+            "touser": m.openid, "template_id": m.template_id, "page": m.page,
+            "miniprogram_state": "formal", "lang": "zh_CN", "data": data,
+        });
+        let v = match self.with_token("/cgi-bin/message/subscribe/send", &body).await {
+            Ok(v) => v,
+            Err(r) => return SendOutcome::RetryLater(r.code.to_string()),
+        };
+        classify_send(errcode(&v))
+    }
+}
+
+/// WeChat's answer to a subscription message, as the consumer must treat it.
+pub fn classify_send(code: i64) -> SendOutcome {
+    match code {
+        0 => SendOutcome::Sent,
+        // 43101: the user refused, or used up their one-time consent; 47003 bad data; 40003 bad
+        // openid; 40037 bad template; 41030 bad page — sending again changes nothing.
+        43101 | 47003 | 40003 | 40037 | 41030 => SendOutcome::Refused(code),
+        // -1 busy, 45009/45011 quota or frequency, 40001/42001 still after one refresh, and
+        // anything unknown: later (an unknown code ends in the dead-letter queue, visible).
+        other => SendOutcome::RetryLater(format!("errcode {other}")),
     }
 }
 

@@ -155,6 +155,15 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
             let district = DistrictCode::parse(&b.district, "district")?;
             change(apps, req, &p, Intent::Command(Command::ChangeDistrict { district })).await
         }
+        RouteId::ListTodos => {
+            let principal = candidate(req)?;
+            let after = edge::http::query_param(req, "after")
+                .map(|a| services::reminders::parse_todo_position(&a))
+                .transpose()?;
+            let page =
+                services::reminders::todos(apps.table.as_ref(), apps.clock.as_ref(), r, &principal, after).await?;
+            Ok(json_response(200, &page))
+        }
         RouteId::GetForm => {
             let (principal, target) = own(apps, req, &p)?;
             let loaded = apps.read(&principal, &target).await?;
