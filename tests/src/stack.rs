@@ -24,7 +24,8 @@ pub fn template_env(function: &str) -> Vec<(String, String)> {
             None if line.trim() == "Variables:" => in_vars = Some(indent),
             Some(i) if indent > i && !line.trim().is_empty() => {
                 let (k, v) = line.trim().split_once(": ").unwrap();
-                vars.push((k.to_string(), v.trim().to_string()));
+                // YAML quotes a literal that must stay a string ("300"); the value has none.
+                vars.push((k.to_string(), v.trim().trim_matches('"').to_string()));
             }
             Some(_) if !line.trim().is_empty() => in_vars = None,
             _ => {}
@@ -70,6 +71,7 @@ impl Stack {
                 "!Ref WechatAppId" => wx::APP_ID.to_string(),
                 "!Ref BaiduAppSecret" => self.baidu_secret_arn.clone(),
                 "!Ref BaiduAppKey" => wx::BAIDU_APP_KEY.to_string(),
+                "!Ref ReminderTemplates" => embedded::local::local_templates(),
                 literal if !literal.starts_with('!') => literal.to_string(),
                 other => panic!("{function}.{k}: the test does not know how to resolve {other}"),
             };

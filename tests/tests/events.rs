@@ -154,6 +154,7 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
         h.replay(f, None, 200, None).await;
     }
     h.replay("get-application.json", None, 404, Some("NO_APPLICATION")).await;
+    h.replay("list-todos.json", None, 200, None).await;
     h.replay("create-application.json", None, 201, None).await;
     h.replay("get-application.json", None, 200, None).await;
     h.replay("save-page.json", None, 409, Some("AGREEMENT_REQUIRED")).await;
