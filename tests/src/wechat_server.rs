@@ -7,7 +7,10 @@
 //! AppID and secret, issues tokens that the test can revoke), and face verification 2.0:
 //! `POST /cityservice/face/identify/getverifyid` and `…/queryverifyinfo` (the verdict is given
 //! only for the same attempt, certificate hash and user; the test plays the phone by marking an
-//! attempt's face as matched). Special codes make it misbehave the ways WeChat can.
+//! attempt's face as matched), and `POST /cgi-bin/message/subscribe/send` (checks the token,
+//! the openid, the template id, the page and each value's length by its key's type, answering
+//! 47003 as WeChat does; the test scripts errcodes per user and reads what was taken). Special
+//! codes make it misbehave the ways WeChat can.
 //!
 //! It also speaks Baidu's smart-program login, `POST /oauth/jscode2sessionkey` (form `code`,
 //! `client_id`, `sk`; codes registered by the test with [`WechatServer::baidu_code_for`], single

@@ -215,6 +215,11 @@ async fn r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site(
     assert_eq!(page["entries"][0]["historical"], true, "{page}");
     let (s, v) = desk::confirm_code(&app, &clerk, code).await;
     assert_eq!((s, v["status"].as_str(), v["historical"].as_bool()), (200, Some("confirmed"), Some(true)), "{v}");
+    // R34: an "unconfirmed" reminder on submit, then a "confirmed" one.
+    app.mail.deliver().await;
+    let (_, todos) = app.call("GET", "/v1/todos", Some(&token), None).await;
+    let kinds: Vec<&str> = todos["items"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["confirmed", "not_auto_confirmed"], "R34: {todos}");
     // And on to approved, like everyone else.
     let cid = token.split('.').next().unwrap();
     let (reviewer, _) = desk::create(&app, &admin, "henan_review", "district", "41", false).await;

@@ -33,6 +33,9 @@ CREATE INDEX IF NOT EXISTS gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk I
 CREATE TABLE IF NOT EXISTS stream (seq INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT NOT NULL, sk TEXT NOT NULL, body TEXT NOT NULL);
 -- Transactions applied in the last 10 minutes, by request token (DynamoDB's ClientRequestToken).
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+-- Every transaction forgets tokens older than 10 minutes: by index, or that is a scan of every
+-- transaction of the last 10 minutes, each time (measured: 100k writes slowed to ~180/s).
+CREATE INDEX IF NOT EXISTS tokens_at ON tokens (at);
 ";
 
 /// How long a transaction's token is remembered (DynamoDB: 10 minutes).

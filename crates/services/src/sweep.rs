@@ -66,6 +66,32 @@ struct Counters {
     warned: AtomicU64,
 }
 
+/// Starts work at most `per_second` times a second, on average. Not a `tokio::time::Interval`:
+/// the timer's 1 ms resolution would cap it near 1,000/s; this sleeps only when it is ahead of
+/// schedule by a millisecond or more, and doesn't make up for time lost to slow writes.
+pub struct Pacer {
+    period: Duration,
+    next: tokio::time::Instant,
+}
+
+impl Pacer {
+    pub fn new(per_second: u32) -> Pacer {
+        Pacer { period: Duration::from_secs_f64(1.0 / f64::from(per_second.max(1))), next: tokio::time::Instant::now() }
+    }
+
+    pub async fn wait(&mut self) {
+        let now = tokio::time::Instant::now();
+        // Behind (the writes were slower than the pace): start again from now, no burst.
+        if self.next < now {
+            self.next = now;
+        }
+        if self.next > now + Duration::from_millis(1) {
+            tokio::time::sleep_until(self.next).await;
+        }
+        self.next += self.period;
+    }
+}
+
 /// Index page size: one query per 100 due applications.
 const PAGE: u32 = 100;
 
@@ -82,8 +108,7 @@ impl Sweep {
         let now = self.apps.clock.now();
         let counters = Arc::new(Counters::default());
         let gate = Arc::new(Semaphore::new(self.pace.in_flight.max(1)));
-        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(self.pace.per_second.max(1))));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = Pacer::new(self.pace.per_second);
         let mut tasks = JoinSet::new();
         let mut report = Report::default();
         let shards: Vec<(ProjectCode, String, u8)> = self
@@ -122,7 +147,7 @@ impl Sweep {
                         break 'lapse;
                     }
                     let Some(target) = target_of(item) else { continue };
-                    tick.tick().await;
+                    tick.wait().await;
                     let Ok(permit) = gate.clone().acquire_owned().await else { break 'lapse };
                     let (apps, counters) = (self.apps.clone(), counters.clone());
                     tasks.spawn(async move {
@@ -178,7 +203,7 @@ impl Sweep {
         now: OffsetDateTime,
         budget: Duration,
         counters: &Counters,
-        tick: &mut tokio::time::Interval,
+        tick: &mut Pacer,
         report: &mut Report,
     ) -> Result<bool, StoreError> {
         let table = &self.apps.table;
@@ -204,7 +229,7 @@ impl Sweep {
                     return Ok(false);
                 }
                 let Some(target) = target_of(item) else { continue };
-                tick.tick().await;
+                tick.wait().await;
                 if self.warn(&target, now).await? {
                     counters.warned.fetch_add(1, Ordering::Relaxed);
                 }
@@ -280,5 +305,22 @@ async fn lapse(apps: &Applications, target: &Target, counters: &Counters) {
             tracing::warn!(code = r.code, "sweep: lapse failed");
             counters.failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_keeps_the_rate_on_average() {
+        let mut p = Pacer::new(100);
+        let start = tokio::time::Instant::now();
+        for _ in 0..101 {
+            p.wait().await;
+        }
+        let took = start.elapsed();
+        // 100 intervals of 10 ms after the first start.
+        assert!(took >= Duration::from_millis(990) && took <= Duration::from_millis(1010), "{took:?}");
     }
 }

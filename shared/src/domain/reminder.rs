@@ -443,6 +443,50 @@ mod tests {
         assert_eq!(beijing(t), "2025年01月10日 17:00");
     }
 
+    /// DOMAIN "Reminders": each transition its reminder, and the rest none.
+    #[test]
+    fn each_transition_reminds_of_what_domain_says_and_nothing_else_does() {
+        use crate::domain::application::{Event, Payment};
+        use crate::domain::rules_tests::{World, candidate, code, reference, submitted};
+        use ReminderKind as K;
+        let r = reference();
+        let app = submitted(&World::new(), "41");
+        let kinds = |app: &Application, events: &[Event]| -> Vec<ReminderKind> {
+            let (p, d) = (&r.projects()[&app.project], &r.districts()[&app.district]);
+            on_transition(app, events, 7, &candidate(), (p, d), app.updated_at).iter().map(|x| x.kind).collect()
+        };
+        let submit = Event::Submitted { code: "A".into() };
+        assert_eq!(kinds(&app, std::slice::from_ref(&submit)), [K::Submitted], "R16");
+        assert_eq!(kinds(&app, &[submit.clone(), Event::AutoConfirmed]), [K::AutoConfirmed], "R33: confirmed at once");
+        assert_eq!(kinds(&app, &[Event::Confirmed]), [K::Confirmed]);
+        assert_eq!(kinds(&app, &[Event::ConfirmationRejected { reason: "x".into() }]), [K::ConfirmRejected], "R42");
+        assert_eq!(kinds(&app, &[Event::SiteRejected { reason: "x".into() }]), [K::Rejected]);
+        assert_eq!(kinds(&app, &[Event::DistrictRejected { reason: "x".into() }]), [K::Rejected]);
+        assert_eq!(kinds(&app, &[Event::DistrictApproved]), [K::ReviewPassed], "河南 pays online: pay by …");
+        let mut no_online_payment = app.clone();
+        no_online_payment.district = code("14");
+        assert!(!r.districts()[&no_online_payment.district].online_payment);
+        assert_eq!(kinds(&no_online_payment, &[Event::DistrictApproved]), [K::Registered], "R30");
+        let payment =
+            Payment { amount: crate::domain::values::Fen(20_000), transaction_id: "t".into(), paid_at: app.updated_at };
+        assert_eq!(kinds(&app, &[Event::Paid { payment }]), [K::Paid]);
+        assert_eq!(kinds(&app, &[Event::Lapsed { reason: LapseReason::NotPaid }]), [K::Lapsed]);
+        for quiet in [Event::Withdrawn, Event::SiteApproved, Event::MaterialsCompleted] {
+            assert!(kinds(&app, std::slice::from_ref(&quiet)).is_empty(), "{quiet:?}");
+        }
+        // One id per transition and event: the outbox's put-if-absent can't merge two.
+        let (p, d) = (&r.projects()[&app.project], &r.districts()[&app.district]);
+        let two = on_transition(
+            &app,
+            &[Event::Confirmed, Event::Lapsed { reason: LapseReason::NotPaid }],
+            7,
+            &candidate(),
+            (p, d),
+            app.updated_at,
+        );
+        assert_eq!(two.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["c1.2025-health.7.0", "c1.2025-health.7.1"]);
+    }
+
     #[test]
     fn kinds_round_trip_by_name() {
         for k in ReminderKind::ALL {
