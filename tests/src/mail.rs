@@ -98,7 +98,7 @@ impl Mail {
                         .collect();
                     let event: reminders::SqsEvent =
                         serde_json::from_value(json!({ "Records": records })).expect("SQS event");
-                    let out = reminders::handle(consumer, event).await;
+                    let out = reminders::handle(consumer, event, None).await;
                     let failed: Vec<&str> =
                         out.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
                     for m in &messages {

@@ -165,6 +165,17 @@ async fn a_crashed_attempt_is_taken_over_when_its_lease_ends_not_before() {
 }
 
 #[tokio::test]
+async fn no_message_starts_too_close_to_the_invocations_end() {
+    let w = world().await;
+    let batch: Vec<Received> = (1..=3).map(|n| received(&format!("m{n}"), reminder(n, Some("o-a")), 1)).collect();
+    let past = std::time::Instant::now();
+    assert_eq!(w.consumer.consume_until(&batch, Some(past)).await, ["m1", "m2", "m3"], "all left for redelivery");
+    assert!(w.wechat.calls().is_empty(), "nothing was sent, nothing claimed");
+    assert!(w.consumer.consume(&batch).await.is_empty());
+    assert_eq!(w.wechat.sent().len(), 3);
+}
+
+#[tokio::test]
 async fn a_baidu_only_candidate_gets_the_todo_and_no_message() {
     let w = world().await;
     assert_eq!(w.consumer.handle(&received("m1", reminder(1, None), 1)).await, Handled::Done(Delivery::NoWechat));
@@ -222,7 +233,7 @@ async fn the_relay_reports_where_the_stream_must_resume_when_the_queue_refuses()
 async fn the_reminders_event_replays_with_its_poison_message_reported() {
     let w = world().await;
     let ev: reminders::SqsEvent = serde_json::from_value(event("reminders", "sqs-batch.json")).unwrap();
-    let out = reminders::handle(&w.consumer, ev).await;
+    let out = reminders::handle(&w.consumer, ev, None).await;
     let ids: Vec<&str> = out.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(ids, ["059f36b4-87a3-44ab-83d2-661975594181"], "only the message that is not a reminder");
     assert_eq!(w.wechat.sent().len(), 1);

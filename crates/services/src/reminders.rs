@@ -240,8 +240,19 @@ pub fn backoff_secs(receive_count: u32) -> u32 {
 impl Consumer {
     /// Handle a batch; the ids of the messages to deliver again (SQS `batchItemFailures`).
     pub async fn consume(&self, batch: &[Received]) -> Vec<String> {
+        self.consume_until(batch, None).await
+    }
+
+    /// The same, starting no message after `stop` (the invocation's deadline less the longest a
+    /// message can take): a message cut off between its send and its record would be sent
+    /// again once its claim ran out. Those not started are reported failed, untouched.
+    pub async fn consume_until(&self, batch: &[Received], stop: Option<std::time::Instant>) -> Vec<String> {
         let mut failed = vec![];
         for m in batch {
+            if stop.is_some_and(|s| std::time::Instant::now() >= s) {
+                failed.push(m.message_id.clone());
+                continue;
+            }
             match self.handle(m).await {
                 Handled::Done(_) | Handled::Duplicate => {}
                 Handled::Retry(why) => {
@@ -298,6 +309,7 @@ impl Consumer {
             Err(StoreError::Conflict { .. }) => return Handled::Retry("claim raced".into()),
             Err(e) => return Handled::Retry(e.to_string()),
         }
+        let claimed = std::time::Instant::now();
         let delivery = match r.openid.as_deref().and_then(|o| self.templates.message(&r, o)) {
             None => Delivery::NoWechat,
             Some(msg) => match self.sender.send(&msg).await {
@@ -307,8 +319,12 @@ impl Consumer {
                     Delivery::Refused { code }
                 }
                 SendOutcome::RetryLater(why) => {
-                    // Free the claim so the next delivery sends; nothing was sent this time.
-                    if let Err(e) = self.table.delete(&marker, Cond::Always).await {
+                    // Free the claim so the next delivery sends; nothing was sent this time. Only
+                    // while it is surely still ours (well inside its lease): past that, another
+                    // delivery may hold it, and its lease will end by itself.
+                    if claimed.elapsed() < std::time::Duration::from_secs(LEASE_SECS as u64 / 2)
+                        && let Err(e) = self.table.delete(&marker, Cond::Always).await
+                    {
                         tracing::warn!(error = %e, "reminder: claim not released; its lease will end");
                     }
                     return Handled::Retry(why);
@@ -329,11 +345,12 @@ impl Consumer {
             .await
         {
             Ok(()) => Handled::Done(delivery),
-            // Sent but not recorded: the lease ends and a redelivery would send again. Rare (the
-            // table failed right after WeChat answered); logged so it can be counted.
+            // Sent (or refused) but not recorded: not redelivered — a retry would send again once
+            // the claim's lease ended, and a second message is worse than a to-do left showing
+            // `pending`. Rare (the table failed right after WeChat answered); logged to be counted.
             Err(e) => {
                 tracing::error!(reminder = %r.id, error = %e, "reminder: sent, but the record failed");
-                Handled::Retry(e.to_string())
+                Handled::Done(delivery)
             }
         }
     }
@@ -395,7 +412,7 @@ pub struct TodoPage {
 }
 
 /// A position in the to-do list (`next` of a page): the sort key of the last entry shown.
-pub const TODO_POSITION_PATTERN: &str = "^TODO#[0-9]{12}#[0-9a-z.-]{1,120}$";
+pub const TODO_POSITION_PATTERN: &str = "^TODO#[0-9]{12}#[0-9A-Za-z._-]{1,120}$";
 
 /// Check a position the client sent back (a position, not an opaque cursor: it can only ever
 /// name a place in the caller's own list).
@@ -404,7 +421,7 @@ pub fn parse_todo_position(raw: &str) -> Result<String, Refusal> {
         at.len() == 12
             && at.bytes().all(|b| b.is_ascii_digit())
             && (1..=120).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'.' || b == b'-')
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     });
     if ok { Ok(raw.to_string()) } else { Err(Refusal::bad("INVALID_POSITION", "分页参数不正确").field("after")) }
 }

@@ -162,23 +162,24 @@ impl Sweep {
             }
         }
         while tasks.join_next().await.is_some() {}
-        if !report.more {
-            for (project, district, shard) in &shards {
-                let left = budget.saturating_sub(started.elapsed());
-                if left.is_zero() {
+        // Warnings whenever time is left, even after a failed index page above.
+        for (project, district, shard) in &shards {
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                report.more = true;
+                break;
+            }
+            let warned =
+                self.warn_shard(project, district, *shard, now, left, &counters, &gate, &mut tick, &mut report).await;
+            match warned {
+                Ok(true) => {}
+                Ok(false) => {
                     report.more = true;
                     break;
                 }
-                match self.warn_shard(project, district, *shard, now, left, &counters, &mut tick, &mut report).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        report.more = true;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "sweep: warnings of a shard failed");
-                        report.more = true;
-                    }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweep: warnings of a shard failed");
+                    report.more = true;
                 }
             }
         }
@@ -191,9 +192,11 @@ impl Sweep {
     }
 
     /// The 24-hours-ahead reminders of one shard: deadlines after its watermark (or now) and
-    /// within the next 24 hours. The watermark moves only when the whole window is done, and each
+    /// within the next 24 hours, a page at a time with the lapses' pace and concurrency. Each
     /// warning is an outbox item written only if absent, so a run cut short, or two runs at once,
-    /// warn each application once. `Ok(false)`: the budget ran out.
+    /// warn each application once; the watermark keeps the position reached after every page
+    /// (a window larger than one run continues where it stopped) and moves to the window's end
+    /// when it is done. `Ok(false)`: the budget ran out.
     #[allow(clippy::too_many_arguments)]
     async fn warn_shard(
         &self,
@@ -202,7 +205,8 @@ impl Sweep {
         shard: u8,
         now: OffsetDateTime,
         budget: Duration,
-        counters: &Counters,
+        counters: &Arc<Counters>,
+        gate: &Arc<Semaphore>,
         tick: &mut Pacer,
         report: &mut Report,
     ) -> Result<bool, StoreError> {
@@ -210,69 +214,99 @@ impl Sweep {
         let mark_key = keys::sweep_watermark(project.as_str(), district, shard);
         let mark = table.get(&mark_key).await?;
         let upto = mark.as_ref().and_then(|m| m.get("upto")).and_then(serde_json::Value::as_i64).unwrap_or(0);
+        let resume = mark.as_ref().and_then(|m| store::attr(m, "pos")).map(str::to_string);
         let from = OffsetDateTime::from_unix_timestamp(upto).unwrap_or(now).max(now) + time::Duration::seconds(1);
         let to = now + time::Duration::hours(24);
-        if from > to {
+        if from > to && resume.is_none() {
             return Ok(true);
         }
         let (lo, hi) = due_range(from, to);
+        // Inclusive: the entry at the position is warned again, which its put-if-absent absorbs.
+        let lo = resume.unwrap_or(lo);
         let mut q = Query {
             sk_between: Some((lo, hi)),
             ..Query::of(Some(Index::Gsi3), keys::due(project.as_str(), district, shard), PAGE)
         };
         let started = Instant::now();
+        let watermark = |upto: i64, pos: Option<&str>| {
+            let mut item = Item::new();
+            item.insert("pk".into(), mark_key.pk.clone().into());
+            item.insert("sk".into(), mark_key.sk.clone().into());
+            item.insert("type".into(), "sweep_watermark".into());
+            item.insert("upto".into(), upto.into());
+            if let Some(p) = pos {
+                item.insert("pos".into(), p.into());
+            }
+            item
+        };
         loop {
             let page = table.query(&q).await?;
             report.pages += 1;
+            let mut tasks = JoinSet::new();
+            let mut out_of_time = false;
             for item in &page.items {
                 if started.elapsed() >= budget {
-                    return Ok(false);
+                    out_of_time = true;
+                    break;
                 }
                 let Some(target) = target_of(item) else { continue };
                 tick.wait().await;
-                if self.warn(&target, now).await? {
-                    counters.warned.fetch_add(1, Ordering::Relaxed);
-                }
+                let Ok(permit) = gate.clone().acquire_owned().await else { break };
+                let (apps, counters) = (self.apps.clone(), counters.clone());
+                tasks.spawn(async move {
+                    match warn(&apps, &target, now).await {
+                        Ok(true) => {
+                            counters.warned.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "sweep: a warning failed");
+                            counters.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    drop(permit);
+                });
             }
-            match page.cursor {
-                Some(c) => q.cursor = Some(c),
-                None => break,
+            while tasks.join_next().await.is_some() {}
+            if out_of_time {
+                return Ok(false);
+            }
+            match (page.cursor, page.items.last().and_then(|i| store::attr(i, "gsi3sk"))) {
+                (Some(c), Some(pos)) => {
+                    table.put(watermark(upto, Some(pos)), Cond::Always).await?;
+                    q.cursor = Some(c);
+                }
+                _ => break,
             }
         }
-        let mut item = Item::new();
-        item.insert("pk".into(), mark_key.pk.clone().into());
-        item.insert("sk".into(), mark_key.sk.clone().into());
-        item.insert("type".into(), "sweep_watermark".into());
-        item.insert("upto".into(), to.unix_timestamp().into());
-        table.put(item, Cond::Always).await?;
+        table.put(watermark(to.unix_timestamp(), None), Cond::Always).await?;
         Ok(true)
     }
+}
 
-    /// One warning: re-read (the index lags), and only if the application still waits on a
-    /// deadline within 24 hours. Whether one was written now.
-    async fn warn(&self, target: &Target, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let got = self
-            .apps
-            .table
-            .get_many(&[
-                keys::candidate(&target.candidate_id),
-                keys::application(&target.candidate_id, target.project.as_str()),
-            ])
-            .await?;
-        let (Some(c), Some(a)) = (&got[0], &got[1]) else { return Ok(false) };
-        let candidate: Candidate = decode(c)?.value;
-        let app: Application = decode(a)?.value;
-        let Ok((project, district)) = self.apps.context(&app) else { return Ok(false) };
-        let Some(r) = deadline_soon(&app, &candidate, (project, district), now) else { return Ok(false) };
-        match r.deadline {
-            Some(d) if d > now && d <= now + time::Duration::hours(24) => {}
-            _ => return Ok(false),
-        }
-        match self.apps.table.put(outbox_item(&r)?, Cond::NotExists).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+/// One warning: re-read (the index lags), and only if the application still waits on a
+/// deadline within 24 hours. Whether one was written now.
+async fn warn(apps: &Applications, target: &Target, now: OffsetDateTime) -> Result<bool, StoreError> {
+    let got = apps
+        .table
+        .get_many(&[
+            keys::candidate(&target.candidate_id),
+            keys::application(&target.candidate_id, target.project.as_str()),
+        ])
+        .await?;
+    let (Some(c), Some(a)) = (&got[0], &got[1]) else { return Ok(false) };
+    let candidate: Candidate = decode(c)?.value;
+    let app: Application = decode(a)?.value;
+    let Ok((project, district)) = apps.context(&app) else { return Ok(false) };
+    let Some(r) = deadline_soon(&app, &candidate, (project, district), now) else { return Ok(false) };
+    match r.deadline {
+        Some(d) if d > now && d <= now + time::Duration::hours(24) => {}
+        _ => return Ok(false),
+    }
+    match apps.table.put(outbox_item(&r)?, Cond::NotExists).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

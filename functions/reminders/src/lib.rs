@@ -46,10 +46,14 @@ pub fn received(event: SqsEvent) -> Vec<Received> {
         .collect()
 }
 
-/// Handle one batch: the ids of the messages to deliver again.
-pub async fn handle(consumer: &Consumer, event: SqsEvent) -> BatchFailures {
+/// The longest one message can take: a token, a send, a refresh and a send again (3 s each),
+/// and two table writes — no message starts with less than this left.
+pub const PER_MESSAGE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Handle one batch, starting no message after `stop`: the ids of the messages to deliver again.
+pub async fn handle(consumer: &Consumer, event: SqsEvent, stop: Option<std::time::Instant>) -> BatchFailures {
     let batch = received(event);
-    let failed = consumer.consume(&batch).await;
+    let failed = consumer.consume_until(&batch, stop).await;
     tracing::info!(messages = batch.len(), failed = failed.len(), "reminders done");
     BatchFailures::of(failed)
 }
