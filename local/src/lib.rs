@@ -1,8 +1,9 @@
 //! The local all-in-one server: every HTTP function behind one loopback listener, at the paths
 //! API Gateway uses, on the embedded store. It composes the same services and handlers the
 //! Lambdas run, with the embedded adapters and the WeChat login and face stand-ins in place of
-//! DynamoDB/S3 and WeChat; the only thing it adds is what S3 would otherwise provide: the upload
-//! endpoint the local signed URLs point at (`/local-uploads/…`).
+//! DynamoDB/S3 and WeChat, and a local WeChat Pay protocol server ([`wechatpay`]) in place of
+//! WeChat Pay; besides, it adds what S3 would otherwise provide: the upload endpoint the local
+//! signed URLs point at (`/local-uploads/…`).
 
 use bytes::Bytes;
 use edge::api::{Function, resolve};
@@ -73,6 +74,29 @@ pub struct System {
     pub clock: Arc<dyn Clock>,
     pub reference: Arc<Reference>,
     pub id_pepper: Arc<[u8]>,
+    /// The payment function's service and notification keys.
+    pub payment: Arc<payment::PaymentFn>,
+}
+
+/// Where the payment service's WeChat Pay is: the keys of the local WeChat Pay server and its
+/// address, and where its notifications go.
+pub struct PayWiring {
+    pub keys: Arc<wechat::pay::PayKeys>,
+    pub settings: wechat::pay::PaySettings,
+}
+
+impl PayWiring {
+    /// The local WeChat Pay server's keys, at `base`, notifying `notify_url`.
+    pub fn local(base: &str, notify_url: &str) -> Result<PayWiring, ConfigError> {
+        let keys = wechat::pay::PayKeys::from_json(&wechatpay::secret_json())
+            .map_err(|why| ConfigError::malformed("WECHATPAY_SECRET_ARN", why))?;
+        let settings = wechat::pay::PaySettings {
+            app_id: wechatpay::APP_ID.into(),
+            notify_url: notify_url.into(),
+            base: base.into(),
+        };
+        Ok(PayWiring { keys: Arc::new(keys), settings })
+    }
 }
 
 impl System {
@@ -83,6 +107,7 @@ impl System {
         stand_ins: &StandIns,
         clock: Arc<dyn Clock>,
         totp_clock: Option<Arc<dyn Clock>>,
+        pay: PayWiring,
     ) -> Result<System, ConfigError> {
         let reference = Arc::new(Reference::load_default()?);
         let (wechat, face): (Arc<dyn MiniProgramLogin>, Arc<dyn FaceVerifier>) =
@@ -93,7 +118,11 @@ impl System {
             clock: clock.clone(),
             reference: reference.clone(),
         };
+        let gateway = Arc::new(wechat::pay::WechatPay::new(pay.keys.clone(), pay.settings));
+        let payments = services::payments::Payments { apps: apps.clone(), gateway };
+        let payment = Arc::new(payment::PaymentFn { payments, keys: pay.keys });
         Ok(System {
+            payment,
             accounts: Accounts {
                 table: table.clone(),
                 objects: objects.clone(),
@@ -122,9 +151,11 @@ impl System {
         })
     }
 
-    /// Everything on the embedded adapters of `local`.
+    /// Everything on the embedded adapters of `local`; WeChat Pay at a loopback address where
+    /// nothing listens (a prepay is 503: callers that pay start the server, [`start`] does).
     pub fn embedded(local: &Embedded, clock: Arc<dyn Clock>) -> Result<System, ConfigError> {
-        Self::compose(local.table.clone(), local.objects.clone(), &local.stand_ins, clock, None)
+        let pay = PayWiring::local("http://127.0.0.1:9", "http://127.0.0.1:9/v1/payments/wechat/notify")?;
+        Self::compose(local.table.clone(), local.objects.clone(), &local.stand_ins, clock, None, pay)
     }
 }
 
@@ -134,6 +165,8 @@ impl System {
 pub struct Locals {
     pub objects: Option<Arc<LocalObjects>>,
     pub worker: Option<Arc<worker::Worker>>,
+    /// The local WeChat Pay server the payment service talks to (both backends).
+    pub wechatpay: Option<Arc<wechatpay::WechatPayServer>>,
 }
 
 pub struct Running {
@@ -185,7 +218,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Backend::Embedded => {
                 let local = Embedded::open(&config.data_dir, &base)?;
                 local.objects.set_base_url(&base);
-                let locals = Locals { objects: Some(local.objects.clone()), worker: None };
+                let locals = Locals { objects: Some(local.objects.clone()), worker: None, wechatpay: None };
                 embedded_local = Some(local.clone());
                 (local.table.clone(), local.objects.clone(), locals, local.stand_ins)
             }
@@ -193,13 +226,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 let aws = aws_adapters::Aws::from_env(env)?;
                 let table = Arc::new(aws_adapters::dynamo::DynamoTable::from_env(&aws, env).await?);
                 let objects = Arc::new(aws_adapters::s3::S3Objects::from_env(&aws, env)?);
-                (table, objects, Locals { objects: None, worker: None }, StandIns::open(&config.data_dir)?)
+                (
+                    table,
+                    objects,
+                    Locals { objects: None, worker: None, wechatpay: None },
+                    StandIns::open(&config.data_dir)?,
+                )
             }
         };
     if let Some(layer) = config.table_layer {
         table = layer(table);
     }
-    let deps = System::compose(table, objects, &stand_ins, config.clock.clone(), config.totp_clock.clone())?;
+    let pay_server = wechatpay::WechatPayServer::start(config.clock.clone())
+        .await
+        .map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let pay = PayWiring::local(&pay_server.base(), &format!("{base}/v1/payments/wechat/notify"))?;
+    locals.wechatpay = Some(pay_server);
+    let deps = System::compose(table, objects, &stand_ins, config.clock.clone(), config.totp_clock.clone(), pay)?;
     // The relay, the reminder consumer and the sweep: on the embedded table's stream and the
     // in-process queue. (On `--backend aws` they are the deployed functions' work: the local
     // server has no stream reader for DynamoDB.)
@@ -312,7 +355,7 @@ async fn serve(
         return to_hyper(json_response(200, &json!({"ok": true})));
     }
     if let Some(admin) = path.strip_prefix("/local/") {
-        return to_hyper(local_admin(locals, admin, &req).await);
+        return to_hyper(local_admin(deps, locals, admin, &req).await);
     }
     let segments = edge::http::segments(&req);
     let function = resolve(req.method().as_str(), &segments).map(|(r, _)| r.function);
@@ -331,6 +374,10 @@ async fn serve(
             let staff = deps.staff.clone();
             tokio::spawn(async move { review::handle(&staff, req).await }).await
         }
+        Ok(Function::Payment) => {
+            let payment = deps.payment.clone();
+            tokio::spawn(async move { payment::handle(&payment, req).await }).await
+        }
         Err(e) => Ok(edge::http::refusal_for(&req, &e)),
     };
     let resp = handled.unwrap_or_else(|e| {
@@ -340,9 +387,36 @@ async fn serve(
     to_hyper(resp)
 }
 
-/// The local server's own admin calls (loopback only, like the server): run the sweep now, and
-/// see what the WeChat stand-in was sent.
-async fn local_admin(locals: &Locals, what: &str, req: &lambda_http::Request) -> lambda_http::Response<Body> {
+/// The local server's own admin calls (loopback only, like the server): pay an order as the
+/// phone would (the local WeChat Pay server then notifies), run the payment reconciler or the
+/// sweep now, and see what the WeChat stand-in was sent.
+async fn local_admin(
+    deps: &System,
+    locals: &Locals,
+    what: &str,
+    req: &lambda_http::Request,
+) -> lambda_http::Response<Body> {
+    match (req.method().as_str(), what, &locals.wechatpay) {
+        ("POST", "wechatpay/pay", Some(pay)) => {
+            let body: serde_json::Value = serde_json::from_slice(req.body().as_ref()).unwrap_or_default();
+            let no = body["out_trade_no"].as_str().unwrap_or("");
+            return match pay.pay(no, body["payer_total"].as_u64()) {
+                Ok(tx) => {
+                    let notified = pay.notify(no, 1).await;
+                    json_response(200, &json!({"transaction": tx, "notified": notified}))
+                }
+                Err(why) => refusal_response(&Refusal::conflict("NOT_PAYABLE", format!("无法支付该订单: {why}"))),
+            };
+        }
+        ("POST", "reconcile", _) => {
+            return match deps.payment.payments.reconcile(1000).await {
+                Ok(r) => json_response(200, &r),
+                Err(e) => refusal_response(&e),
+            };
+        }
+        (_, "wechatpay/pay" | "reconcile", _) => return refusal_response(&method_not_allowed()),
+        _ => {}
+    }
     let Some(worker) = &locals.worker else {
         return refusal_response(&Refusal::not_found("NO_ROUTE", "本地服务在 AWS 后端上不运行提醒与清理任务"));
     };
@@ -389,4 +463,5 @@ fn local_object(
 
 pub mod demo;
 pub mod upload;
+pub mod wechatpay;
 pub mod worker;

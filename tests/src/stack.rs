@@ -43,6 +43,9 @@ pub struct Stack {
     pub baidu_secret_arn: String,
     /// Speaks WeChat's APIs and Baidu's `jscode2sessionkey` (each on its own paths).
     pub wechat: WechatServer,
+    /// Speaks WeChat Pay v3, with the keys in `wechatpay_secret_arn`.
+    pub wechatpay: std::sync::Arc<local_server::wechatpay::WechatPayServer>,
+    pub wechatpay_secret_arn: String,
 }
 
 impl Stack {
@@ -53,6 +56,12 @@ impl Stack {
             wechat_secret_arn: secret("wechat-app-secret", wx::APP_SECRET).await,
             baidu_secret_arn: secret("baidu-app-secret", wx::BAIDU_APP_SECRET).await,
             wechat: WechatServer::start().await,
+            wechatpay: local_server::wechatpay::WechatPayServer::start(std::sync::Arc::new(
+                embedded::local::ManualClock::new(crate::NOW),
+            ))
+            .await
+            .unwrap(),
+            wechatpay_secret_arn: secret("wechatpay", &local_server::wechatpay::secret_json()).await,
         }
     }
 
@@ -72,6 +81,8 @@ impl Stack {
                 "!Ref BaiduAppSecret" => self.baidu_secret_arn.clone(),
                 "!Ref BaiduAppKey" => wx::BAIDU_APP_KEY.to_string(),
                 "!Ref ReminderTemplates" => embedded::local::local_templates(),
+                "!Ref WechatPaySecret" => self.wechatpay_secret_arn.clone(),
+                v if v.starts_with("!If [DefaultNotifyUrl,") => "http://127.0.0.1:9/v1/payments/wechat/notify".into(),
                 literal if !literal.starts_with('!') => literal.to_string(),
                 other => panic!("{function}.{k}: the test does not know how to resolve {other}"),
             };
@@ -79,6 +90,9 @@ impl Stack {
         }
         if env.contains_key("WECHAT_APP_ID") {
             env.insert("WECHAT_API_BASE".into(), self.wechat.base());
+        }
+        if env.contains_key("WECHATPAY_SECRET_ARN") {
+            env.insert("WECHATPAY_API_BASE".into(), self.wechatpay.base());
         }
         if env.contains_key("BAIDU_APP_KEY") {
             env.insert("BAIDU_API_BASE".into(), self.wechat.base());

@@ -64,3 +64,33 @@ pub async fn fill_all(app: &TestApp, token: &str, site_code: &str, subjects: &[&
 pub fn code_of(v: &Value) -> &str {
     v["code"].as_str().unwrap_or("")
 }
+
+/// A candidate with a submitted application in 河南 (site confirmation at 4101, four subjects):
+/// their session, candidate id and verification code.
+pub async fn submitted_in_henan(app: &TestApp, who: &Person) -> (String, String, String) {
+    let token = start(app, who, "41").await;
+    fill_all(app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
+    app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
+    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
+    assert_eq!(s, 200, "{v}");
+    let cid = token.split('.').next().unwrap_or_default().to_string();
+    (token, cid, v["verification_code"].as_str().unwrap_or_default().to_string())
+}
+
+/// 河南's staff, made by the centre: the site clerk at 4101 and a district reviewer (their
+/// sessions), and the clerk's TOTP key.
+pub async fn henan_staff(app: &TestApp) -> (String, String, String) {
+    let centre = crate::desk::centre(app).await;
+    let (admin, _) = crate::desk::create(app, &centre, "henan_admin", "district", "41", true).await;
+    let (clerk, clerk_key) = crate::desk::create(app, &admin, "site_4101", "site", "4101", false).await;
+    let (reviewer, _) = crate::desk::create(app, &admin, "henan_review", "district", "41", false).await;
+    (clerk, reviewer, clerk_key)
+}
+
+/// A fresh session (tests move the clock by weeks; sessions don't last that long).
+pub async fn login(app: &TestApp, who: &Person) -> String {
+    let body = json!({"account": who.account, "password": crate::PASSWORD});
+    let (s, v) = app.call("POST", "/v1/sessions/password", None, Some(body)).await;
+    assert_eq!(s, 200, "{v}");
+    v["token"].as_str().unwrap_or_default().to_string()
+}

@@ -16,6 +16,7 @@ struct Harness {
     accounts: services::accounts::Accounts,
     apps: services::applications::Applications,
     staff: services::staff::StaffService,
+    payment: Arc<payment::PaymentFn>,
     embedded: Embedded,
     token: Option<String>,
     _dir: tempfile::TempDir,
@@ -30,8 +31,8 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let embedded = Embedded::in_memory(dir.path()).unwrap();
         let system = local_server::System::embedded(&embedded, Arc::new(ManualClock::new(e2e::NOW))).unwrap();
-        let (accounts, apps, staff) = (system.accounts, system.apps, system.staff);
-        Harness { accounts, apps, staff, embedded, token: None, _dir: dir }
+        let (accounts, apps, staff, payment) = (system.accounts, system.apps, system.staff, system.payment);
+        Harness { accounts, apps, staff, payment, embedded, token: None, _dir: dir }
     }
 
     async fn send(&self, function: Function, req: Request) -> (u16, Value) {
@@ -39,6 +40,7 @@ impl Harness {
             Function::Login => login::handle(&self.accounts, req).await,
             Function::Application => application::handle(&self.apps, req).await,
             Function::Review => review::handle(&self.staff, req).await,
+            Function::Payment => payment::handle(&self.payment, req).await,
         };
         let v = match resp.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -112,7 +114,7 @@ fn every_route_has_an_event_and_every_event_names_its_route() {
         let (resolved, _) = resolve(r.method, &segs).unwrap();
         assert_eq!(resolved.id, r.id, "{} resolves to another route", r.event);
     }
-    for function in [Function::Login, Function::Application, Function::Review] {
+    for function in [Function::Login, Function::Application, Function::Review, Function::Payment] {
         let dir = event_path(function, "");
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
@@ -169,6 +171,12 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("submit.json", None, 409, Some("PAGES_INCOMPLETE")).await;
     h.replay("withdraw.json", None, 409, Some("NOT_SUBMITTED")).await;
     h.replay("get-form.json", None, 409, Some("NOT_SUBMITTED")).await;
+    // Nothing to pay before district approval (R26).
+    h.replay("get-payment.json", None, 409, Some("NOT_AWAITING_PAYMENT")).await;
+    h.replay("start-payment.json", None, 409, Some("NOT_AWAITING_PAYMENT")).await;
+    // WeChat Pay's notification arrives base64-encoded from API Gateway; the sample's signature
+    // is a placeholder (and its timestamp long past): refused in WeChat Pay's error shape.
+    h.replay("wechatpay-notify.json", None, 401, Some("FAIL")).await;
     h.replay("change-district.json", None, 200, None).await;
     h.replay("logout.json", None, 204, None).await;
     h.replay("get-account.json", None, 401, Some("UNAUTHENTICATED")).await;
@@ -309,6 +317,7 @@ fn the_template_deploys_every_function_and_routes_every_path() {
             Function::Login => "LoginFunction",
             Function::Application => "ApplicationFunction",
             Function::Review => "ReviewFunction",
+            Function::Payment => "PaymentFunction",
         };
         assert_eq!(resource_of(i), Some(function), "{} {} routes to the wrong function", r.method, r.path);
     }

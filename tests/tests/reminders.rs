@@ -8,7 +8,7 @@
 
 use e2e::desk::{self, decide};
 use e2e::steps::*;
-use e2e::{PASSWORD, Person, TestApp, ZHANG, ZHAO};
+use e2e::{TestApp, ZHANG, ZHAO};
 use serde_json::{Value, json};
 use services::sweep::{Pace, Report, Sweep};
 use shared::domain::values::{DistrictCode, ProjectCode};
@@ -28,14 +28,6 @@ async fn sweep(app: &TestApp) -> Report {
     s.run(Duration::from_secs(60)).await
 }
 
-/// A fresh session (the clock moves by weeks here; sessions don't last that long).
-async fn login(app: &TestApp, who: &Person) -> String {
-    let body = json!({"account": who.account, "password": PASSWORD});
-    let (s, v) = app.call("POST", "/v1/sessions/password", None, Some(body)).await;
-    assert_eq!(s, 200, "{v}");
-    v["token"].as_str().unwrap().to_string()
-}
-
 async fn todos(app: &TestApp, token: &str) -> Vec<Value> {
     let (s, v) = app.call("GET", "/v1/todos", Some(token), None).await;
     assert_eq!(s, 200, "{v}");
@@ -50,24 +42,6 @@ fn kinds(items: &[Value]) -> Vec<&str> {
 fn sent_of(app: &TestApp, kind: &str) -> Vec<Value> {
     let id = format!("local-{}", kind.replace('_', "-"));
     app.mail.sent().into_iter().filter(|m| m["template_id"] == id.as_str()).collect()
-}
-
-async fn submitted_in_henan(app: &TestApp, who: &Person) -> (String, String, String) {
-    let token = start(app, who, "41").await;
-    fill_all(app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
-    app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
-    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
-    assert_eq!(s, 200, "{v}");
-    let cid = token.split('.').next().unwrap().to_string();
-    (token, cid, v["verification_code"].as_str().unwrap().to_string())
-}
-
-async fn henan_staff(app: &TestApp) -> (String, String, String) {
-    let centre = desk::centre(app).await;
-    let (admin, _) = desk::create(app, &centre, "henan_admin", "district", "41", true).await;
-    let (clerk, clerk_key) = desk::create(app, &admin, "site_4101", "site", "4101", false).await;
-    let (reviewer, _) = desk::create(app, &admin, "henan_review", "district", "41", false).await;
-    (clerk, reviewer, clerk_key)
 }
 
 async fn r16_submit_reminds_once_in_the_todo_list_and_by_wechat(app: TestApp) {

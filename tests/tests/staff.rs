@@ -14,16 +14,6 @@ use serde_json::{Value, json};
 const Q: &str = "/v1/staff/projects/2025-health";
 
 /// A candidate with a submitted application in 河南 (site confirmation) at site 4101.
-async fn submitted_in_henan(app: &TestApp, who: &e2e::Person) -> (String, String, String) {
-    let token = start(app, who, "41").await;
-    fill_all(app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
-    app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "registered"}))).await;
-    let (s, v) = app.call("POST", &format!("{P}/submit"), Some(&token), None).await;
-    assert_eq!(s, 200, "{v}");
-    let cid = token.split('.').next().unwrap().to_string();
-    (token, cid, v["verification_code"].as_str().unwrap().to_string())
-}
-
 /// A candidate with a submitted application in 天津 (online confirmation) at 1201 / 1201P1.
 async fn submitted_in_tianjin(app: &TestApp, who: &e2e::Person) -> (String, String) {
     let token = start(app, who, "12").await;

@@ -21,6 +21,8 @@ pub enum Function {
     Application,
     /// Staff: sessions, queues, decisions, staff accounts, the audit trail.
     Review,
+    /// Online payment: the quote, the order, WeChat Pay's notifications (R26–R31).
+    Payment,
 }
 
 impl Function {
@@ -29,6 +31,7 @@ impl Function {
             Function::Login => "login",
             Function::Application => "application",
             Function::Review => "review",
+            Function::Payment => "payment",
         }
     }
 }
@@ -68,6 +71,9 @@ pub enum RouteId {
     ChangeDistrict,
     GetForm,
     ListTodos,
+    GetPayment,
+    StartPayment,
+    WechatPayNotify,
     OpenApi,
     StaffLogin,
     StaffLogout,
@@ -349,6 +355,42 @@ pub const ROUTES: &[Route] = &[
         Some("TodoPage"),
         200,
         "list-todos.json"
+    ),
+    route!(
+        GetPayment,
+        Payment,
+        "GET",
+        "/v1/applications/{project}/payment",
+        "缴费信息:科目与金额 (R26–R29)",
+        auth = true,
+        None,
+        Some("PaymentQuote"),
+        200,
+        "get-payment.json"
+    ),
+    route!(
+        StartPayment,
+        Payment,
+        "POST",
+        "/v1/applications/{project}/payment",
+        "发起缴费:生成订单与 wx.requestPayment 参数 (同一未过期订单重复请求返回同一订单)",
+        auth = true,
+        None,
+        Some("PaymentStart"),
+        200,
+        "start-payment.json"
+    ),
+    route!(
+        WechatPayNotify,
+        Payment,
+        "POST",
+        "/v1/payments/wechat/notify",
+        "微信支付结果通知 (签名验证;成功 204,失败 {code: FAIL})",
+        auth = false,
+        Some("WechatPayNotification"),
+        None,
+        204,
+        "wechatpay-notify.json"
     ),
     route!(
         CreateApplication,
@@ -770,6 +812,11 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<shared::reference::Proof>(&mut s);
     add::<services::ports::UploadTicket>(&mut s);
     add::<services::reminders::TodoPage>(&mut s);
+    add::<services::payments::PaymentQuote>(&mut s);
+    add::<services::payments::PaymentStart>(&mut s);
+    add::<services::payments::RequestPayment>(&mut s);
+    add::<crate::wire::WechatPayNotification>(&mut s);
+    add::<crate::wire::WechatPayResource>(&mut s);
     add::<services::reminders::TodoView>(&mut s);
     add::<shared::domain::reminder::ReminderKind>(&mut s);
     add::<shared::domain::reminder::TodoAction>(&mut s);
@@ -900,6 +947,24 @@ fn query_params(id: RouteId) -> Vec<openapi::path::Parameter> {
         RouteId::StaffList => vec![param("district", false, string(CODE_PATTERN), "考区 (中心账号必填)")],
         RouteId::ListTodos => {
             vec![param("after", false, string(services::reminders::TODO_POSITION_PATTERN), "上一页的 `next`")]
+        }
+        // WeChat Pay signs every notification (FACTS.md): these four headers, always.
+        RouteId::WechatPayNotify => {
+            let header = |name: &str, schema: openapi::ObjectBuilder, desc: &str| {
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Header)
+                    .required(openapi::Required::True)
+                    .description(Some(desc))
+                    .schema(Some(schema))
+                    .build()
+            };
+            vec![
+                header("Wechatpay-Timestamp", string("^[0-9]{1,12}$"), "Unix 秒;与服务器时间相差 300 秒以上拒绝"),
+                header("Wechatpay-Nonce", string("^[0-9A-Za-z]{1,64}$"), "随机串"),
+                header("Wechatpay-Signature", string("^[A-Za-z0-9+/=]{1,1024}$"), "SHA256withRSA 签名 (base64)"),
+                header("Wechatpay-Serial", string("^[0-9A-Za-z_]{1,64}$"), "微信支付公钥 ID (PUB_KEY_ID_…)"),
+            ]
         }
         RouteId::StaffAudit => vec![
             param("day", true, string("^[0-9]{8}$"), "北京时间日期 YYYYMMDD"),

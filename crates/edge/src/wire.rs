@@ -526,6 +526,8 @@ pub struct ApplicationView {
     pub reason: Option<String>,
     pub historical: Option<HistoricalView>,
     pub amount_due: Option<Fen>,
+    /// The payment recorded (R30): amount, WeChat Pay's transaction id, when, which order.
+    pub paid: Option<shared::domain::application::Payment>,
     pub schedule: Schedule,
     /// Non-blocking notices from the last change (R7).
     pub warnings: Vec<Warning>,
@@ -644,6 +646,7 @@ impl ApplicationView {
                 work_unit: h.last.work_unit.clone(),
             }),
             amount_due: app.amount_due(project),
+            paid: app.paid.clone(),
             schedule: project.schedule(&app.district).clone(),
             warnings,
         }
@@ -844,4 +847,33 @@ mod tests {
         assert_eq!(register.id_number.expose(), "110105199003078475");
         assert_eq!(contact.phone.expose(), "13912345678");
     }
+}
+
+/// WeChat Pay's payment notification (支付通知), as WeChat Pay sends it. Documented for the
+/// contract only: the handler checks the signature over the raw bytes before reading any of it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WechatPayNotification {
+    id: String,
+    create_time: String,
+    /// `TRANSACTION.SUCCESS` for a payment.
+    event_type: String,
+    /// `encrypt-resource`
+    resource_type: String,
+    summary: Option<String>,
+    resource: WechatPayResource,
+}
+
+/// The encrypted transaction inside a notification (AEAD_AES_256_GCM with the APIv3 key).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WechatPayResource {
+    #[schema(pattern = "^AEAD_AES_256_GCM$")]
+    algorithm: String,
+    /// base64(ciphertext ‖ tag)
+    ciphertext: String,
+    associated_data: Option<String>,
+    #[schema(min_length = 12, max_length = 12)]
+    nonce: String,
+    original_type: Option<String>,
 }

@@ -85,6 +85,8 @@ pub struct Loaded {
     pub principal: Principal,
     /// A staff session's idle-clock write, when due (sent with the request's own write).
     pub touch: Option<Write>,
+    /// Other items the caller asked for in the same round trip ([`Applications::load_with`]).
+    pub extra: Vec<Option<store::Item>>,
 }
 
 impl Loaded {
@@ -165,6 +167,7 @@ impl Applications {
         target: &Target,
         last_year: bool,
         action: &str,
+        extra: &[Key],
     ) -> Result<Loaded, Refusal> {
         let project = self.project(&target.project)?;
         let cid = target.candidate_id.as_str();
@@ -173,6 +176,8 @@ impl Applications {
             // Candidate ids derive from the ID document, so last year's record is addressable too.
             wanted.push(keys::history(project.kind, cid, project.year - 1));
         }
+        let extra_at = wanted.len();
+        wanted.extend(extra.iter().cloned());
         match principal {
             Principal::Candidate(token) => wanted.push(token.key()),
             Principal::StaffToken(token) => wanted.extend(token.keys()),
@@ -205,7 +210,8 @@ impl Applications {
         let app = got[1].as_ref().map(decode).transpose()?;
         let last_year =
             if last_year { got[2].as_ref().map(decode::<LastYear>).transpose()?.map(|v| v.value) } else { None };
-        Ok(Loaded { candidate, app, last_year, principal: resolved, touch })
+        let extra = got[extra_at..extra_at + extra.len()].to_vec();
+        Ok(Loaded { candidate, app, last_year, principal: resolved, touch, extra })
     }
 
     /// Read an application the principal reaches (one round trip; for staff, the view is
@@ -216,7 +222,7 @@ impl Applications {
 
     /// [`Self::read`], with the audit trail naming what staff looked at (`action`).
     pub async fn read_for(&self, principal: &Principal, target: &Target, action: &str) -> Result<Loaded, Refusal> {
-        let mut loaded = self.load(principal, target, false, action).await?;
+        let mut loaded = self.load(principal, target, false, action, &[]).await?;
         let app = loaded.app.as_ref().map(|a| &a.value);
         let checked = reaches(&loaded.principal, &target.candidate_id, app).and_then(|()| loaded.app().map(|_| ()));
         if let Principal::Staff(s) = &loaded.principal {
@@ -264,13 +270,36 @@ impl Applications {
             Intent::MergeScores { .. } => "merge_scores",
             _ => "change",
         };
-        let mut loaded = self.load(principal, target, creating, action).await?;
-        let result = self.decide_and_write(&mut loaded, target, intent, creating).await;
+        let mut loaded = self.load(principal, target, creating, action, &[]).await?;
+        let result = self.decide_and_write(&mut loaded, target, intent, creating, vec![]).await;
         if let (Principal::Staff(s), Err(e)) = (&loaded.principal, &result) {
             let area = loaded.app.as_ref().map(|a| a.value.district.as_str().to_string());
             self.audit_refusal(s, action, target, area.as_deref(), e.code).await;
         }
         result
+    }
+
+    /// The application, its candidate and `extra` items in one round trip, for a caller that
+    /// decides what to do from what it reads (the payment service: its order item) and then
+    /// writes with [`Self::execute_loaded`]. For the system principals only: a candidate's
+    /// session is checked as in [`Self::read`], but nothing is audited here.
+    pub async fn load_with(&self, principal: &Principal, target: &Target, extra: &[Key]) -> Result<Loaded, Refusal> {
+        let loaded = self.load(principal, target, false, "view_application", extra).await?;
+        reaches(&loaded.principal, &target.candidate_id, loaded.app.as_ref().map(|a| &a.value))?;
+        Ok(loaded)
+    }
+
+    /// Decide `cmd` on what [`Self::load_with`] read and write it, with `extra` writes in the
+    /// same transaction (conditioned as the caller needs). A conflict on any of them is
+    /// `CONCURRENT_UPDATE`: read again and decide again.
+    pub async fn execute_loaded(
+        &self,
+        loaded: &mut Loaded,
+        target: &Target,
+        cmd: Command,
+        extra: Vec<Write>,
+    ) -> Result<Outcome, Refusal> {
+        self.decide_and_write(loaded, target, Intent::Command(cmd), false, extra).await
     }
 
     async fn decide_and_write(
@@ -279,6 +308,7 @@ impl Applications {
         target: &Target,
         intent: Intent,
         creating: bool,
+        extra: Vec<Write>,
     ) -> Result<Outcome, Refusal> {
         let principal = loaded.principal.clone();
         let principal = &principal;
@@ -349,6 +379,7 @@ impl Applications {
             writes.push(crate::audit::write(new.district.as_str(), &rec)?);
             writes.extend(loaded.touch.take());
         }
+        writes.extend(extra);
         match self.table.transact(writes).await {
             Ok(()) => {
                 let carried_over = new.carried_over(&loaded.candidate.value);
@@ -442,7 +473,7 @@ impl Applications {
         what: Upload,
     ) -> Result<UploadTicket, Refusal> {
         authorise_own(principal, &target.candidate_id)?;
-        let loaded = self.load(principal, target, false, "upload_ticket").await?;
+        let loaded = self.load(principal, target, false, "upload_ticket", &[]).await?;
         let app = &loaded.app()?.value;
         let cid = &target.candidate_id;
         // Only where the upload can be used, by the rules that will decide on it: a photo while
@@ -487,6 +518,8 @@ pub fn command_name(cmd: &Command) -> &'static str {
         Command::RejectSite { .. } => "reject_site",
         Command::ApproveDistrict => "approve_district",
         Command::RejectDistrict { .. } => "reject_district",
+        Command::OpenOrder { .. } => "open_order",
+        Command::CloseOrder { .. } => "close_order",
         Command::RecordPayment { .. } => "record_payment",
         Command::Lapse => "lapse",
         Command::MergeScores { .. } => "merge_scores",

@@ -13,6 +13,7 @@ pub mod history_import;
 pub mod limits;
 #[cfg(any(feature = "accounts", feature = "staff"))]
 pub mod password;
+pub mod payments;
 pub mod photo;
 pub mod ports;
 pub mod principal;

@@ -127,13 +127,14 @@ fn giver(cmd: &Command) -> Giver {
         | Command::CompleteMaterials
         | Command::Submit { .. }
         | Command::Withdraw
-        | Command::ChangeDistrict { .. } => Giver::Candidate,
+        | Command::ChangeDistrict { .. }
+        | Command::OpenOrder { .. } => Giver::Candidate,
         // R22 at the site; R41/R42 at the registration point.
         Command::Confirm { .. } => Giver::Staff(&[Role::Site, Role::Point]),
         Command::ApproveConfirmation | Command::RejectConfirmation { .. } => Giver::Staff(&[Role::Point]),
         Command::ApproveSite | Command::RejectSite { .. } => Giver::Staff(&[Role::Site]),
         Command::ApproveDistrict | Command::RejectDistrict { .. } => Giver::Staff(&[Role::District]),
-        Command::RecordPayment { .. } => Giver::System(SystemActor::PaymentProvider),
+        Command::RecordPayment { .. } | Command::CloseOrder { .. } => Giver::System(SystemActor::PaymentProvider),
         Command::Lapse => Giver::System(SystemActor::Sweep),
         // R36: at the site, with the proof in hand.
         Command::MergeScores { .. } => Giver::Staff(&[Role::Site]),

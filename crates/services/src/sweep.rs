@@ -331,8 +331,10 @@ async fn lapse(apps: &Applications, target: &Target, counters: &Counters) {
         Ok(_) => {
             counters.lapsed.fetch_add(1, Ordering::Relaxed);
         }
-        // Re-read and no longer due, or a racing writer (the candidate, staff, another sweep) won.
-        Err(r) if r.code == "NOT_DUE" || r.code == "CONCURRENT_UPDATE" => {
+        // Re-read and no longer due, or a racing writer (the candidate, staff, another sweep) won,
+        // or a payment order is still open: the payment reconciler closes it first (R31), and a
+        // later run lapses what is then still unpaid.
+        Err(r) if matches!(r.code, "NOT_DUE" | "CONCURRENT_UPDATE" | "ORDER_OPEN") => {
             counters.not_due.fetch_add(1, Ordering::Relaxed);
         }
         Err(r) => {

@@ -14,7 +14,7 @@
 //! | face attempt      | `FACE#<out_seq_no>`       | `FACE`                        | get, then deleted with the session it starts (no replay) |
 //! | last year         | `HIST#<kind>#<cid>`       | `Y#<year>`                    | get, in the same batch as the application |
 //! | last year's link  | `HIST#<kind>#<cid>`       | `CLAIM#Y#<year>`              | put-if-absent with the link (R32, R36): one record, one application |
-//! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get: the payment callback (payment work) |
+//! | payment order     | `ORDER#<out_trade_no>`    | `ORDER`                       | get, in the same batch as its application (the provider's `attach` names it): payment callbacks and the reconciler |
 //! | rate counter      | `LIMIT#<scope>#<subject>` | `W#<window start>`            | atomic bounded count (`Table::count`); `ttl` ends it with its window |
 //! | login lock        | `LOCK#<account>`          | `LOGIN`                       | get, in the same batch as the account name; `ttl` when it ends |
 //! | staff account     | `STAFF#<account>`         | `STAFF`                       | get, in the same batch as the staff session (disabling ends every session at once) |
@@ -37,6 +37,7 @@
 //! | gsi2  | `Q#<project>#SITE#<site>` | `<since>#<cid>` | confirmed: the site's review queue (R24) |
 //! | gsi2  | `Q#<project>#DISTRICT#<district>#<shard>` | `<since>#<cid>` | site-approved: the district's review queue (R24, R25) |
 //! | gsi3  | `DUE#<project>#<district>#<shard>` | `<deadline>#<cid>` | waiting on a deadline it can lapse at: the sweep (R23, R31, R42) |
+//! | gsi3  | `PAYCHECK#<shard>` (on order items) | `<next look>#<out_trade_no>` | an order open or owing a refund: the payment reconciler (R31) |
 //!
 //! `<since>` and `<deadline>` are zero-padded Unix seconds, so queues read oldest first and the
 //! sweep reads "deadline before now" as a key range. No path scans.
@@ -124,6 +125,10 @@ pub mod keys {
     /// A payment order, addressed by the `out_trade_no` the provider echoes back.
     pub fn order(out_trade_no: &str) -> Key {
         Key::new(format!("ORDER#{out_trade_no}"), "ORDER")
+    }
+    /// gsi3: orders the payment reconciler must look at (open, or a refund owed), by when.
+    pub fn pay_check(shard: u8) -> String {
+        format!("PAYCHECK#{shard}")
     }
     /// gsi2: a registration point's online-confirmation queue.
     pub fn confirm_queue(project: &str, point: &str) -> String {

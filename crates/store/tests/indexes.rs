@@ -46,7 +46,11 @@ fn index_membership_follows_the_state_and_leaves_with_it() {
     w.run(&mut app, Command::ApproveDistrict);
     assert_eq!(indexes(&app)[1], ("gsi3pk".into(), format!("DUE#2025-health#41#{shard}")), "R31: due for payment");
     let due = app.amount_due(&reference().projects()[&code("2025-health")]).unwrap();
-    w.run(&mut app, Command::RecordPayment { amount: due, transaction_id: "t".into() });
+    let paid_at = time::macros::datetime!(2025-02-10 10:00 +08:00);
+    let ordered = due;
+    let cmd =
+        Command::RecordPayment { out_trade_no: "P1".into(), amount: due, ordered, transaction_id: "t".into(), paid_at };
+    w.run(&mut app, cmd);
     assert_eq!(indexes(&app).len(), 1, "paid: only the code remains, in no queue and not due");
 }
 

@@ -6,6 +6,7 @@
 //! logged or returned.
 
 pub mod baidu;
+pub mod pay;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -79,7 +80,7 @@ impl Settings {
 }
 
 /// The API host from `var`, or `default`: only HTTPS, except on loopback (the test servers).
-fn api_base(env: &Env, var: &'static str, default: &str) -> Result<String, ConfigError> {
+pub(crate) fn api_base(env: &Env, var: &'static str, default: &str) -> Result<String, ConfigError> {
     let base = env.get(var).unwrap_or_else(|| default.to_string());
     let base = base.trim_end_matches('/').to_string();
     let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| base.starts_with(p));
@@ -89,7 +90,7 @@ fn api_base(env: &Env, var: &'static str, default: &str) -> Result<String, Confi
     Ok(base)
 }
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The WeChat API client: one per function, shared by every request of an execution environment.
 pub struct Wechat {
@@ -126,7 +127,7 @@ fn errcode(v: &Value) -> i64 {
 }
 
 /// The client, built on first use (the `http` field of `Wechat` says why not at cold start).
-fn client(cell: &std::sync::OnceLock<Client<Https, Full<Bytes>>>) -> &Client<Https, Full<Bytes>> {
+pub(crate) fn client(cell: &std::sync::OnceLock<Client<Https, Full<Bytes>>>) -> &Client<Https, Full<Bytes>> {
     cell.get_or_init(|| Client::builder(TokioExecutor::new()).build(https_connector()))
 }
 

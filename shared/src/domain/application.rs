@@ -301,6 +301,9 @@ pub struct Application {
     pub lapse_reason: Option<LapseReason>,
     #[serde(default)]
     pub paid: Option<Payment>,
+    /// The payable order (R26, R27): one at a time, its amount frozen when it was opened.
+    #[serde(default)]
+    pub order: Option<Order>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -319,6 +322,22 @@ pub struct Payment {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub paid_at: OffsetDateTime,
+    /// The order it paid (absent on payments recorded before orders existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_trade_no: Option<String>,
+}
+
+/// A payment order with the provider (R26–R28): the amount is frozen when it opens, so a fee
+/// changed afterwards changes nothing already asked of the candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub out_trade_no: String,
+    pub amount: Fen,
+    /// The provider's `prepay_id`: what the mini-program pays with.
+    pub prepay_id: String,
+    /// No payment after this (the provider's `time_expire`; never after the payment deadline).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 /// Who caused an event: kept with every transition in the history.
@@ -423,10 +442,22 @@ pub enum Command {
     RejectDistrict {
         reason: String,
     },
-    /// R26–R30
+    /// R26–R28: open a payable order (the service has the provider's `prepay_id` already).
+    OpenOrder {
+        order: Order,
+    },
+    /// The provider closed the order unpaid (it expired, or was replaced).
+    CloseOrder {
+        out_trade_no: String,
+    },
+    /// R30: the provider says the order was paid. `ordered` is the amount frozen on the order,
+    /// `amount` what the provider says was paid for it.
     RecordPayment {
+        out_trade_no: String,
         amount: Fen,
+        ordered: Fen,
         transaction_id: String,
+        paid_at: OffsetDateTime,
     },
     /// R23, R31, R42: the sweep.
     Lapse,
@@ -485,6 +516,12 @@ pub enum Event {
     DistrictApproved,
     DistrictRejected {
         reason: String,
+    },
+    OrderOpened {
+        order: Order,
+    },
+    OrderClosed {
+        out_trade_no: String,
     },
     Paid {
         payment: Payment,
@@ -560,6 +597,7 @@ impl Application {
             reason: None,
             lapse_reason: None,
             paid: None,
+            order: None,
             created_at: now,
             updated_at: now,
             status_since: Some(now),
@@ -637,9 +675,16 @@ impl Application {
                 self.status = Status::Rejected;
                 self.reason = Some(reason.clone());
             }
+            Event::OrderOpened { order } => self.order = Some(order.clone()),
+            Event::OrderClosed { out_trade_no } => {
+                if self.order.as_ref().is_some_and(|o| &o.out_trade_no == out_trade_no) {
+                    self.order = None;
+                }
+            }
             Event::Paid { payment } => {
                 self.status = Status::Paid;
                 self.paid = Some(payment.clone());
+                self.order = None;
             }
             Event::ScoresMerged { record } => self.historical = Some((**record).clone()),
             Event::Lapsed { reason } => {
@@ -1033,7 +1078,26 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
                 _ => Event::DistrictApproved,
             }))
         }
-        Command::RecordPayment { amount, transaction_id } => {
+        Command::OpenOrder { order } => {
+            let quoted = payment_quote(app, ctx)?;
+            if let Some(open) = &app.order
+                && ctx.now < open.expires_at
+            {
+                return Err(state("ORDER_OPEN", "已有未支付的订单"));
+            }
+            // R28: the order asks exactly the amount due now, and no later than the deadline.
+            if order.amount != quoted || order.expires_at > ctx.project.schedule(&app.district).payment_deadline {
+                return Err(Refusal::internal());
+            }
+            Ok(Decision::one(Event::OrderOpened { order: order.clone() }))
+        }
+        Command::CloseOrder { out_trade_no } => {
+            if app.order.as_ref().map(|o| &o.out_trade_no) != Some(out_trade_no) {
+                return Err(state("NOT_CURRENT_ORDER", "订单已不是当前订单"));
+            }
+            Ok(Decision::one(Event::OrderClosed { out_trade_no: out_trade_no.clone() }))
+        }
+        Command::RecordPayment { out_trade_no, amount, ordered, transaction_id, paid_at } => {
             if app.status == Status::Paid {
                 return Err(state("ALREADY_PAID", "已缴费"));
             }
@@ -1043,12 +1107,19 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             if app.status != Status::Approved {
                 return Err(state("NOT_AWAITING_PAYMENT", "资格审核通过后方可缴费"));
             }
-            if Some(*amount) != app.amount_due(ctx.project) {
-                return Err(Refusal::rule("AMOUNT_MISMATCH", "缴费金额与应缴金额不一致").field("amount"));
+            // Checked against the order, not a fee computed now (R28 froze it on the order).
+            if amount != ordered {
+                return Err(Refusal::rule("AMOUNT_MISMATCH", "缴费金额与订单金额不一致").field("amount"));
             }
-            // A payment the provider took is recorded even a little late: the money moved.
+            // A payment the provider took is recorded even if the news comes late: the money
+            // moved before the order's `time_expire`, which is never after the deadline (R31).
             Ok(Decision::one(Event::Paid {
-                payment: Payment { amount: *amount, transaction_id: transaction_id.clone(), paid_at: ctx.now },
+                payment: Payment {
+                    amount: *amount,
+                    transaction_id: transaction_id.clone(),
+                    paid_at: *paid_at,
+                    out_trade_no: Some(out_trade_no.clone()),
+                },
             }))
         }
         Command::Create { .. } => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
@@ -1084,6 +1155,10 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             }
             Ok(Decision::one(Event::ScoresMerged { record: Box::new(h) }))
         }
+        // R31 against a payment in flight: an order still open at the provider may yet be paid,
+        // so it is closed (or found paid) first — by the payment reconciler — and only then can
+        // the application lapse. The two can't both win: each is a conditional write.
+        Command::Lapse if app.order.is_some() => Err(state("ORDER_OPEN", "缴费订单尚未关闭")),
         Command::Lapse => match app.pending_deadline(ctx.project, ctx.district) {
             Some((deadline, reason)) if ctx.now > deadline => Ok(Decision::one(Event::Lapsed { reason })),
             _ => Err(state("NOT_DUE", "未到截止时间或无需处理")),

@@ -467,8 +467,12 @@ mod tests {
         no_online_payment.district = code("14");
         assert!(!r.districts()[&no_online_payment.district].online_payment);
         assert_eq!(kinds(&no_online_payment, &[Event::DistrictApproved]), [K::Registered], "R30");
-        let payment =
-            Payment { amount: crate::domain::values::Fen(20_000), transaction_id: "t".into(), paid_at: app.updated_at };
+        let payment = Payment {
+            amount: crate::domain::values::Fen(20_000),
+            transaction_id: "t".into(),
+            paid_at: app.updated_at,
+            out_trade_no: None,
+        };
         assert_eq!(kinds(&app, &[Event::Paid { payment }]), [K::Paid]);
         assert_eq!(kinds(&app, &[Event::Lapsed { reason: LapseReason::NotPaid }]), [K::Lapsed]);
         for quiet in [Event::Withdrawn, Event::SiteApproved, Event::MaterialsCompleted] {

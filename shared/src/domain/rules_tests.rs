@@ -579,12 +579,59 @@ fn r22_r24_r25_r30_confirm_then_two_reviews_then_pay() {
     // R28: 4 subjects × 50.00元 in 河南 (default fee).
     let due = app.amount_due(&reference().projects()[&code("2025-health")]).unwrap();
     assert_eq!(due, Fen(20000));
-    assert_eq!(
-        w.refuse(&app, Command::RecordPayment { amount: Fen(100), transaction_id: "t".into() }).code,
-        "AMOUNT_MISMATCH"
-    );
-    w.run(&mut app, Command::RecordPayment { amount: due, transaction_id: "t1".into() });
+    // Checked against the amount frozen on the order, never a fee computed now.
+    assert_eq!(w.refuse(&app, pay("P1", Fen(100), due)).code, "AMOUNT_MISMATCH");
+    w.run(&mut app, pay("P1", due, due));
     assert!(app.registered(district));
+    assert_eq!(app.paid.as_ref().and_then(|p| p.out_trade_no.as_deref()), Some("P1"));
+    // A second payment (another order, a replayed notification) is no second transition.
+    assert_eq!(w.refuse(&app, pay("P2", due, due)).code, "ALREADY_PAID");
+}
+
+fn pay(no: &str, amount: Fen, ordered: Fen) -> Command {
+    Command::RecordPayment {
+        out_trade_no: no.into(),
+        amount,
+        ordered,
+        transaction_id: format!("4200{no}"),
+        paid_at: datetime!(2025-02-10 10:00 +08:00),
+    }
+}
+
+fn order(no: &str, amount: Fen, expires_at: time::OffsetDateTime) -> Command {
+    Command::OpenOrder { order: Order { out_trade_no: no.into(), amount, prepay_id: format!("wx{no}"), expires_at } }
+}
+
+#[test]
+fn r26_r28_r31_one_open_order_at_a_time_its_amount_frozen_and_no_lapse_while_it_is_open() {
+    let mut w = World::new();
+    let mut app = submitted(&w, "41");
+    for c in [Command::Confirm { code: "AAAAAAAAAA".into() }, Command::ApproveSite, Command::ApproveDistrict] {
+        w.run(&mut app, c);
+    }
+    // R26: not before the payment window opens.
+    let due = Fen(20000);
+    let in_two_hours = datetime!(2025-02-10 12:00 +08:00);
+    assert_eq!(w.refuse(&app, order("P1", due, in_two_hours)).code, "PAYMENT_CLOSED");
+    w.now = datetime!(2025-02-10 10:00 +08:00);
+    w.run(&mut app, order("P1", due, in_two_hours));
+    assert_eq!(app.order.as_ref().map(|o| o.amount), Some(due));
+    // One payable order at a time: a second only once the first expired.
+    assert_eq!(w.refuse(&app, order("P2", due, in_two_hours)).code, "ORDER_OPEN");
+    // R31 can't overtake a payment in flight: no lapse while an order is open.
+    let mut late = World { candidate: w.candidate.clone(), now: datetime!(2025-02-17 00:00 +08:00) };
+    assert_eq!(late.refuse(&app, Command::Lapse).code, "ORDER_OPEN");
+    // Closing another order changes nothing; closing this one lets the sweep lapse it.
+    assert_eq!(late.refuse(&app, Command::CloseOrder { out_trade_no: "P9".into() }).code, "NOT_CURRENT_ORDER");
+    let mut closed = app.clone();
+    late.run(&mut closed, Command::CloseOrder { out_trade_no: "P1".into() });
+    assert_eq!(closed.order, None);
+    late.run(&mut closed, Command::Lapse);
+    assert_eq!(closed.lapse_reason, Some(LapseReason::NotPaid));
+    // A payment recorded closes the order too (R30).
+    late.now = datetime!(2025-02-10 10:05 +08:00);
+    late.run(&mut app, pay("P1", due, due));
+    assert_eq!((app.status, app.order.as_ref()), (Status::Paid, None));
 }
 
 #[test]
