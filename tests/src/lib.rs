@@ -103,16 +103,26 @@ pub async fn spawn_app_on(on: On) -> TestApp {
 
 /// The system with an extra layer around the table (inside the round-trip counter).
 pub async fn spawn_app_with(on: On, layer: Option<local_server::TableLayer>) -> TestApp {
+    let provisioned = match on {
+        On::Sqlite => None,
+        On::Moto => Some(aws::provision().await),
+    };
+    spawn(provisioned, layer).await
+}
+
+/// The system on resources already made on moto (a [`stack::Stack`]'s, which deployed-shape
+/// functions share with it).
+pub async fn spawn_app_on_provisioned(p: aws::Provisioned) -> TestApp {
+    spawn(Some(p), None).await
+}
+
+async fn spawn(provisioned: Option<aws::Provisioned>, layer: Option<local_server::TableLayer>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::new(NOW));
     let counts = Arc::new(counting::Counts::default());
     let layer_counts = counts.clone();
     let gate = Arc::new(counting::Gate::default());
     let layer_gate = gate.clone();
-    let provisioned = match on {
-        On::Sqlite => None,
-        On::Moto => Some(aws::provision().await),
-    };
     let backend = match &provisioned {
         None => local_server::Backend::Embedded,
         Some(p) => local_server::Backend::Aws(p.env()),

@@ -87,6 +87,7 @@ async fn a_release_bootstrap_without_its_configuration_fails_its_cold_start_nami
         ("LoginFunction", "login", "WECHAT_APP_SECRET_ARN"),
         ("ApplicationFunction", "application", "TABLE_NAME"),
         ("ReviewFunction", "review", "BUCKET_NAME"),
+        ("PaymentFunction", "payment", "WECHATPAY_SECRET_ARN"),
     ] {
         let mut env = stack.env(function);
         env.remove(var);

@@ -513,3 +513,90 @@ e2e::on_both_backends!(
     a_query_answer_with_a_bad_signature_or_a_stale_timestamp_is_not_believed,
     an_expired_order_is_closed_before_a_new_one_replaces_it,
 );
+
+/// The deployed shape: the payment and reconcile functions built by their own composition roots
+/// from exactly the environment `infra/template.yaml` gives them (the WeChat Pay keys read from
+/// Secrets Manager on moto at cold start, WeChat Pay at the local server), on the table the
+/// rest of the system writes. An order, then WeChat Pay's notification as API Gateway delivers
+/// it — the base64 body of `events/payment/wechatpay-notify.json` — and the reconciler's
+/// scheduled event. Then: each missing variable, a secret that is not the keys, and plain
+/// http to WeChat Pay each stop the cold start, naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_payment_functions_take_an_order_to_paid_from_the_templates_environment() {
+    use services::config::Env;
+    let stack = e2e::stack::Stack::new().await;
+    let app = e2e::spawn_app_on_provisioned(stack.aws.clone()).await;
+    let desk = desk_for(&app, "41", "4101").await;
+    approved(&app, &desk, &ZHANG, "41", "4101").await;
+    into_payment_window(&app);
+    let token = login(&app, &ZHANG).await;
+    let clock = app.clock.clone();
+    let f = payment::compose::build(&Env::Map(stack.env("PaymentFunction")), clock.clone()).await.unwrap();
+    let req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(PAY)
+        .header("authorization", format!("Bearer {token}"))
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let resp = payment::handle(&f, req).await;
+    let order: Value = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        _ => Value::Null,
+    };
+    assert_eq!(resp.status(), 200, "{order}");
+    let no = no_of(&order);
+    let tx = stack.wechatpay.pay(&no, None).unwrap();
+    let (headers, body) = stack.wechatpay.notification(&tx);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/payment/wechatpay-notify.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(root).unwrap()).unwrap();
+    assert_eq!(event["isBase64Encoded"], true, "API Gateway hands WeChat Pay's body over base64-encoded");
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
+    for (k, v) in &headers {
+        event["headers"][k.to_ascii_lowercase()] = json!(v);
+    }
+    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let resp = payment::handle(&f, req).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(status(&app, &token).await["status"], "paid");
+    let reconciler = reconcile::compose::build(&Env::Map(stack.env("ReconcileFunction")), clock.clone()).await.unwrap();
+    let scheduled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/reconcile/scheduled.json");
+    let ev: reconcile::ScheduledEvent = serde_json::from_str(&std::fs::read_to_string(&scheduled).unwrap()).unwrap();
+    let report = reconcile::handle(&reconciler, &ev, std::time::Duration::from_secs(60)).await.unwrap();
+    assert_eq!((report.looked_at, report.failed), (0, 0), "a paid order needs no look: {report:?}");
+    let mut other: Value = serde_json::from_str(&std::fs::read_to_string(&scheduled).unwrap()).unwrap();
+    other["source"] = json!("aws.s3");
+    let ev: reconcile::ScheduledEvent = serde_json::from_value(other).unwrap();
+    assert!(reconcile::handle(&reconciler, &ev, std::time::Duration::from_secs(60)).await.is_err());
+
+    for function in ["PaymentFunction", "ReconcileFunction"] {
+        for var in ["TABLE_NAME", "WECHAT_APP_ID", "WECHATPAY_SECRET_ARN", "WECHATPAY_NOTIFY_URL", "AWS_REGION"] {
+            let mut env = stack.env(function);
+            assert!(env.remove(var).is_some(), "{function} is not given {var}");
+            let err = match function {
+                "PaymentFunction" => {
+                    payment::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string())
+                }
+                _ => reconcile::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
+            };
+            let err = err.unwrap_or_else(|| panic!("{function} started without {var}"));
+            assert!(err.contains(var), "{function} without {var}: {err}");
+        }
+    }
+    // The template's placeholder secret (before the real keys are put) stops the cold start.
+    let mut env = stack.env("PaymentFunction");
+    env.insert(
+        "WECHATPAY_SECRET_ARN".into(),
+        e2e::aws::secret("wechatpay-placeholder", "aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH").await,
+    );
+    let err = payment::compose::build(&Env::Map(env), clock.clone()).await.err().unwrap().to_string();
+    assert!(err.contains("WECHATPAY_SECRET_ARN"), "{err}");
+    let mut env = stack.env("PaymentFunction");
+    env.insert("WECHATPAY_API_BASE".into(), "http://api.mch.weixin.qq.com".into());
+    let err = payment::compose::build(&Env::Map(env), clock.clone()).await.err().unwrap().to_string();
+    assert!(err.contains("WECHATPAY_API_BASE"), "plain http to WeChat Pay is refused: {err}");
+    // The application and review functions are not given the WeChat Pay keys.
+    for function in ["ApplicationFunction", "ReviewFunction", "LoginFunction", "SweepFunction"] {
+        let vars: Vec<String> = e2e::stack::template_env(function).into_iter().map(|(k, _)| k).collect();
+        assert!(!vars.iter().any(|k| k.starts_with("WECHATPAY")), "{function}: {vars:?}");
+    }
+}
