@@ -571,6 +571,42 @@ mod tests {
         assert_eq!(open(&key, "0123456789ab", "transaction", &B64.encode(raw)), Err(Rejection::Decrypt));
     }
 
+    /// The notification check at its boundaries, on a fixed clock: 299 s either way is taken,
+    /// 300 s and more is not; probes, unknown serials and missing headers are refused.
+    #[test]
+    fn notification_signatures_at_their_boundaries() {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::signature::KeyPair;
+        let platform = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der: PublicKeyX509Der<'static> = platform.public_key().as_der().unwrap();
+        let keys = BTreeMap::from([("PUB_KEY_ID_1".to_string(), der.as_ref().to_vec())]);
+        let body = br#"{"id":"EV-1"}"#;
+        let signed = |ts: i64| {
+            let sig = sign_with(&platform, format!("{ts}\nn0nce\n{}\n", std::str::from_utf8(body).unwrap()).as_bytes());
+            (ts.to_string(), sig.unwrap())
+        };
+        let now = 1_739_153_112;
+        let check = |ts: &str, sig: &str, serial: &str, b: &[u8]| {
+            let h =
+                SignedHeaders { timestamp: Some(ts), nonce: Some("n0nce"), signature: Some(sig), serial: Some(serial) };
+            verify(&keys, &h, b, now)
+        };
+        for (off, ok) in
+            [(-301, false), (-300, false), (-299, true), (0, true), (299, true), (300, false), (301, false)]
+        {
+            let (ts, sig) = signed(now + off);
+            assert_eq!(check(&ts, &sig, "PUB_KEY_ID_1", body).is_ok(), ok, "{off:+} s");
+        }
+        let (ts, sig) = signed(now);
+        assert_eq!(check(&ts, &sig, "PUB_KEY_ID_2", body), Err(Rejection::UnknownSerial));
+        assert_eq!(check(&ts, "WECHATPAY/SIGNTEST/AAAA", "PUB_KEY_ID_1", body), Err(Rejection::Probe));
+        assert_eq!(check(&ts, &sig, "PUB_KEY_ID_1", br#"{"id": "EV-1"}"#), Err(Rejection::BadSignature));
+        assert_eq!(check("1e9", &sig, "PUB_KEY_ID_1", body), Err(Rejection::BadTimestamp));
+        let h =
+            SignedHeaders { timestamp: Some(&ts), nonce: None, signature: Some(&sig), serial: Some("PUB_KEY_ID_1") };
+        assert_eq!(verify(&keys, &h, body, now), Err(Rejection::MissingHeader("Wechatpay-Nonce")));
+    }
+
     #[test]
     fn time_expire_is_beijing_time() {
         let t = OffsetDateTime::from_unix_timestamp(1_739_721_599).unwrap(); // 2025-02-16 15:59:59Z
