@@ -265,6 +265,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         locals.worker = Some(w);
     }
+    // The payment reconciler on the sweep's timer (the sweep holds applications whose order is
+    // still open until the reconciler has closed it, R31).
+    if let (Some(every), Some(_)) = (config.sweep_every, config.relay_every) {
+        let payments = deps.payment.payments.clone();
+        timers.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = payments.reconcile(1000).await {
+                    tracing::warn!(code = e.code, "local reconcile failed");
+                }
+            }
+        }));
+    }
     let n = services::history_import::import(
         deps.table.as_ref(),
         &deps.id_pepper,

@@ -102,6 +102,8 @@ struct SimOrder {
     transaction_id: Option<String>,
     success_time: Option<OffsetDateTime>,
     payer_total: u64,
+    /// What WeChat Pay says was paid, when it is not the order's total (a test's world).
+    total: Option<u64>,
 }
 
 #[derive(Default)]
@@ -113,6 +115,8 @@ struct State {
     answers: Option<Answers>,
     /// Requests refused for their merchant signature.
     refused: usize,
+    /// Make the next refund, then answer 500 as if the answer were lost on the way.
+    lose_next_refund_answer: bool,
 }
 
 /// The running server.
@@ -169,6 +173,16 @@ impl WechatPayServer {
         self.lock().answers = Some(a);
     }
 
+    /// The next refund is made but its answer is lost (a 500 in its place).
+    pub fn lose_next_refund_answer(&self) {
+        self.lock().lose_next_refund_answer = true;
+    }
+
+    /// How many orders were made (prepaid).
+    pub fn orders(&self) -> usize {
+        self.lock().orders.len()
+    }
+
     /// How many refund requests arrived, and how many distinct refunds were made.
     pub fn refunds(&self) -> (usize, usize) {
         let s = self.lock();
@@ -197,6 +211,15 @@ impl WechatPayServer {
         self.settle(out_trade_no, payer_total, false)
     }
 
+    /// WeChat Pay takes `total` 分 for the order, not what it was made for (tests of the amount
+    /// check: impossible through the real API, so the server's own record says so too).
+    pub fn pay_total(&self, out_trade_no: &str, total: u64) -> Result<Value, String> {
+        if let Some(o) = self.lock().orders.get_mut(out_trade_no) {
+            o.total = Some(total);
+        }
+        self.settle(out_trade_no, Some(total), false)
+    }
+
     /// WeChat Pay reports the order paid whatever its state (a closed order included): the
     /// rare late settlement tests use to reach the refund path.
     pub fn pay_regardless(&self, out_trade_no: &str) -> Result<Value, String> {
@@ -220,7 +243,7 @@ impl WechatPayServer {
         {
             return Err("order expired".into());
         }
-        let total = o.request["amount"]["total"].as_u64().unwrap_or(0);
+        let total = o.total.or(o.request["amount"]["total"].as_u64()).unwrap_or(0);
         o.state = "SUCCESS";
         o.transaction_id = Some(format!("4200{:020}", now.unix_timestamp_nanos().unsigned_abs() % 10u128.pow(20)));
         o.success_time = Some(now);
@@ -251,6 +274,15 @@ impl WechatPayServer {
     /// retried (quickly: WeChat Pay's schedule starts at 15 s) until it is answered 2xx or five
     /// tries are spent. The final status of each copy.
     pub async fn notify(&self, out_trade_no: &str, copies: usize) -> Vec<u16> {
+        self.send_notifications(out_trade_no, copies, 5).await
+    }
+
+    /// [`Self::notify`] without retries: the status each copy got the first time.
+    pub async fn notify_once(&self, out_trade_no: &str, copies: usize) -> Vec<u16> {
+        self.send_notifications(out_trade_no, copies, 1).await
+    }
+
+    async fn send_notifications(&self, out_trade_no: &str, copies: usize, tries: u32) -> Vec<u16> {
         let Some(tx) = self.transaction(out_trade_no) else { return vec![] };
         let url = {
             let s = self.lock();
@@ -262,7 +294,7 @@ impl WechatPayServer {
             let url = url.clone();
             async move {
                 let mut status = 0;
-                for attempt in 0..5u32 {
+                for attempt in 0..tries {
                     status = self.post(&url, &headers, &body).await;
                     if (200..300).contains(&status) {
                         break;
@@ -303,7 +335,14 @@ impl WechatPayServer {
         let path = path_q.split('?').next().unwrap_or("");
         let (status, out) = match (method.as_str(), path) {
             ("POST", "/v3/pay/transactions/jsapi") => self.prepay(v),
-            ("POST", "/v3/refund/domestic/refunds") => self.refund(v),
+            ("POST", "/v3/refund/domestic/refunds") => {
+                let answer = self.refund(v);
+                let lost = std::mem::take(&mut self.lock().lose_next_refund_answer);
+                if lost && answer.0 == 200 {
+                    return hyper::Response::builder().status(500).body(Full::new(Bytes::new())).unwrap_or_default();
+                }
+                answer
+            }
             ("GET", p) if p.starts_with("/v3/pay/transactions/out-trade-no/") => {
                 let no = p.trim_start_matches("/v3/pay/transactions/out-trade-no/");
                 match self.transaction(no) {
@@ -365,6 +404,7 @@ impl WechatPayServer {
                 transaction_id: None,
                 success_time: None,
                 payer_total: 0,
+                total: None,
             },
         );
         (200, json!({"prepay_id": prepay_id}))
@@ -382,7 +422,7 @@ impl WechatPayServer {
         let Some(o) = s.orders.get_mut(no) else {
             return (404, json!({"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"}));
         };
-        let total = o.request["amount"]["total"].as_u64().unwrap_or(0);
+        let total = o.total.or(o.request["amount"]["total"].as_u64()).unwrap_or(0);
         if o.state != "SUCCESS" || v["amount"]["refund"].as_u64() != Some(total) {
             return (400, json!({"code": "INVALID_REQUEST", "message": "订单状态或金额不符"}));
         }
@@ -440,7 +480,7 @@ pub fn envelope(tx: &Value, apiv3_key: &[u8]) -> String {
 
 fn transaction_json(no: &str, o: &SimOrder) -> Value {
     let r = &o.request;
-    let total = r["amount"]["total"].as_u64().unwrap_or(0);
+    let total = o.total.or(r["amount"]["total"].as_u64()).unwrap_or(0);
     let mut tx = json!({
         "appid": r["appid"], "mchid": r["mchid"], "out_trade_no": no, "attach": r["attach"],
         "trade_type": "JSAPI", "trade_state": o.state, "trade_state_desc": o.state,

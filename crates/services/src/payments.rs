@@ -95,6 +95,8 @@ pub struct Transaction {
     pub total: Option<Fen>,
     /// `amount.payer_total`: what the payer paid (less with a coupon); recorded, not compared.
     pub payer_total: Option<Fen>,
+    /// `amount.currency` (CNY).
+    pub currency: Option<String>,
     pub attach: Option<String>,
 }
 
@@ -143,12 +145,11 @@ pub enum OrderState {
     Paid,
     /// Closed unpaid.
     Closed,
-    /// Paid, but the application could no longer take it (lapsed, or paid by another order):
-    /// the money goes back (README, "Payment").
+    /// Paid, but not payment for the application: another amount than the order's, or an
+    /// application that could no longer take it (lapsed, or paid by another order). The money
+    /// goes back (README, "Payment").
     RefundDue,
     Refunded,
-    /// Paid with an amount other than the order's: not recorded as paid; for staff.
-    Anomaly,
 }
 
 /// The order item (`ORDER#<out_trade_no>`).
@@ -173,7 +174,7 @@ pub struct OrderRecord {
     pub success_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub refund_status: Option<String>,
-    /// Why it is an anomaly, for staff.
+    /// Why a refund is owed, or how the order ended, for staff.
     #[serde(default)]
     pub note: Option<String>,
     /// How many times the reconciler looked at it (its back-off).
@@ -275,10 +276,9 @@ pub enum Settled {
     Duplicate,
     /// The order isn't paid (a query's NOTPAY, …): nothing changed.
     NotPaid,
-    /// Paid, but the application could no longer take it: a refund is owed.
+    /// Paid, but not payment for the application (another amount; or it could no longer take
+    /// it): a refund is owed.
     RefundDue,
-    /// The amount is not the order's: recorded for staff, not paid.
-    Anomaly,
 }
 
 /// What one reconciler run did.
@@ -486,7 +486,7 @@ impl Payments {
         let cond = Cond::Version(order.ver);
         let ver = order.ver + 1;
         if rec.state != OrderState::Open && rec.state != OrderState::Closed {
-            // Paid, refund owed or done, anomaly: this payment is known already.
+            // Paid, or a refund owed or made: this payment is known already.
             return Ok(Settled::Duplicate);
         }
         let transaction_id = tx.transaction_id.clone().unwrap_or_default();
@@ -496,38 +496,60 @@ impl Payments {
         rec.success_time = tx.success_time;
         rec.updated_at = now;
         rec.next_check = now;
-        if tx.total != Some(rec.amount) {
-            // Never "paid" for an amount other than the order's (R28): staff look into it.
-            rec.state = OrderState::Anomaly;
-            rec.note = Some(format!(
-                "amount.total {} ≠ order {}",
-                tx.total.map_or_else(|| "absent".to_string(), |f| f.0.to_string()),
-                rec.amount.0
-            ));
-            tracing::error!(out_trade_no = %rec.out_trade_no, "payment amount differs from the order: anomaly recorded");
-            self.apps.table.transact(vec![order_write(&rec, ver, cond)?]).await?;
-            return Ok(Settled::Anomaly);
-        }
-        rec.state = OrderState::Paid;
+        rec.checks = 0;
+        let cny = tx.currency.as_deref().is_none_or(|c| c == "CNY");
         let cmd = Command::RecordPayment {
             out_trade_no: rec.out_trade_no.clone(),
-            amount: rec.amount,
+            // What WeChat Pay says was paid, against what the order froze (R28): the domain
+            // refuses a payment of another amount.
+            amount: tx.total.filter(|_| cny).unwrap_or(Fen(0)),
             ordered: order.value.amount,
             transaction_id,
             paid_at: tx.success_time.unwrap_or(now),
         };
+        rec.state = OrderState::Paid;
         let write = order_write(&rec, ver, cond)?;
-        match self.apps.execute_loaded(loaded, target, cmd, vec![write]).await {
-            Ok(_) => Ok(Settled::Paid),
-            Err(e) if e.code == "CONCURRENT_UPDATE" => Err(e),
-            // The application can't take it: lapsed (R31), rejected, or paid by another order.
-            Err(e) if e.kind == Kind::Conflict || e.kind == Kind::Rule => {
-                tracing::warn!(out_trade_no = %rec.out_trade_no, refused = e.code, "payment the application can't take: refund owed");
-                rec.state = OrderState::RefundDue;
-                self.apps.table.transact(vec![order_write(&rec, ver, cond)?]).await?;
-                Ok(Settled::RefundDue)
-            }
-            Err(e) => Err(e),
+        let refused = match self.apps.execute_loaded(loaded, target, cmd, vec![write]).await {
+            Ok(_) => return Ok(Settled::Paid),
+            Err(e) if e.code == "CONCURRENT_UPDATE" => return Err(e),
+            Err(e) if e.kind == Kind::Conflict || e.kind == Kind::Rule => e,
+            Err(e) => return Err(e),
+        };
+        // The money moved but can't count: an amount (or currency) other than the order's, or an
+        // application that can no longer take it (lapsed, R31; paid by another order). It goes
+        // back (README "Payment"); the order leaves the application, which may then be paid
+        // properly or lapse.
+        rec.state = OrderState::RefundDue;
+        rec.note = Some(match refused.code {
+            "AMOUNT_MISMATCH" => format!(
+                "amount.total {} {} ≠ order {}",
+                tx.total.map_or_else(|| "absent".to_string(), |f| f.0.to_string()),
+                tx.currency.as_deref().unwrap_or("CNY"),
+                rec.amount.0
+            ),
+            code => format!("application refused the payment: {code}"),
+        });
+        tracing::warn!(out_trade_no = %rec.out_trade_no, refused = refused.code, "payment the application can't take: refund owed");
+        self.close_on_application(loaded, target, &rec, order_write(&rec, ver, cond)?).await?;
+        Ok(Settled::RefundDue)
+    }
+
+    /// Write `write` (the order item's new state) and, if the application still carries this
+    /// order, take it off in the same transaction (`CloseOrder`).
+    async fn close_on_application(
+        &self,
+        loaded: &mut Loaded,
+        target: &Target,
+        rec: &OrderRecord,
+        write: Write,
+    ) -> Result<(), Refusal> {
+        let current = loaded.app.as_ref().and_then(|a| a.value.order.as_ref()).map(|o| o.out_trade_no.as_str())
+            == Some(rec.out_trade_no.as_str());
+        if current {
+            let cmd = Command::CloseOrder { out_trade_no: rec.out_trade_no.clone() };
+            self.apps.execute_loaded(loaded, target, cmd, vec![write]).await.map(|_| ())
+        } else {
+            self.apps.table.transact(vec![write]).await.map_err(Refusal::from)
         }
     }
 
@@ -544,11 +566,15 @@ impl Payments {
         }
     }
 
-    /// The reconciler: every order due a look, up to `max` (the scheduled job's budget).
+    /// The reconciler: every order due a look, up to `max` (the scheduled job's budget). The
+    /// shards are walked from a different one each minute, and an order whose look failed is
+    /// looked at again later, so a few bad orders can't starve the rest. An order item that
+    /// can't be read is counted failed and skipped.
     pub async fn reconcile(&self, max: u32) -> Result<ReconcileReport, Refusal> {
         let now = self.clock().now();
         let mut report = ReconcileReport::default();
-        for shard in 0..CHECK_SHARDS {
+        let first = (now.unix_timestamp() / 60).rem_euclid(i64::from(CHECK_SHARDS)) as u8;
+        for shard in (0..CHECK_SHARDS).map(|n| (first + n) % CHECK_SHARDS) {
             let mut q = Query::of(Some(store::Index::Gsi3), keys::pay_check(shard), 50);
             q.sk_between = Some(("0".into(), format!("{:012}#~", now.unix_timestamp().max(0))));
             loop {
@@ -560,15 +586,25 @@ impl Payments {
                     report.looked_at += 1;
                     // The index holds a copy: read the order itself, as of now.
                     let Some(key) = Key::of(item) else { continue };
-                    let Some(order) = self.read_order(key.pk.trim_start_matches("ORDER#")).await? else { continue };
-                    match self.look_at(order, now).await {
+                    let no = key.pk.trim_start_matches("ORDER#").to_string();
+                    let order = match self.read_order(&no).await {
+                        Ok(Some(order)) => order,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::error!(out_trade_no = %no, code = e.code, "reconcile: order item unreadable");
+                            report.failed += 1;
+                            continue;
+                        }
+                    };
+                    match self.look_at(order.clone(), now).await {
                         Ok(Look::Paid) => report.paid += 1,
                         Ok(Look::Closed) => report.closed += 1,
                         Ok(Look::Refunded) => report.refunded += 1,
                         Ok(Look::Open) => report.still_open += 1,
                         Err(e) => {
-                            tracing::warn!(code = e.code, "reconcile: order not settled this run");
+                            tracing::warn!(out_trade_no = %no, code = e.code, "reconcile: order not settled this run");
                             report.failed += 1;
+                            self.later(order, now).await;
                         }
                     }
                 }
@@ -581,6 +617,24 @@ impl Payments {
         Ok(report)
     }
 
+    /// Look at an order again later (its back-off), never after its expiry while it is open.
+    async fn later(&self, order: Versioned<OrderRecord>, now: OffsetDateTime) {
+        let mut next = order.value.clone();
+        next.checks += 1;
+        let wait = CHECK_AFTER.get(next.checks as usize).copied().unwrap_or(Duration::minutes(30));
+        next.next_check = if next.state == OrderState::Open && now < next.expires_at {
+            (now + wait).min(next.expires_at)
+        } else {
+            now + wait
+        };
+        next.updated_at = now;
+        let write = order_write(&next, order.ver + 1, Cond::Version(order.ver));
+        // A racing writer moved it first: it is in hand elsewhere.
+        if let Ok(w) = write {
+            let _ = self.apps.table.transact(vec![w]).await;
+        }
+    }
+
     async fn look_at(&self, order: Versioned<OrderRecord>, now: OffsetDateTime) -> Result<Look, Refusal> {
         let rec = &order.value;
         match rec.state {
@@ -588,43 +642,53 @@ impl Payments {
             OrderState::RefundDue => return self.refund(order, now).await,
             _ => return Ok(Look::Closed),
         }
-        if let Some(tx) = self.gateway.query(&rec.out_trade_no).await? {
-            match tx.trade_state {
-                TradeState::Success => return self.settled(self.settle(&tx).await?),
-                TradeState::Closed | TradeState::Revoked | TradeState::PayError => {
-                    return self.mark_closed(rec, now).await;
-                }
-                _ => {}
+        let state = self.gateway.query(&rec.out_trade_no).await?;
+        match state.as_ref().map(|tx| &tx.trade_state) {
+            Some(TradeState::Success) => {
+                let tx = state.as_ref().ok_or_else(Refusal::internal)?;
+                return self.settled(self.settle(tx).await?, order, now).await;
             }
+            // Final at WeChat Pay: closed unpaid, or paid and refunded there (by staff in the
+            // merchant platform): nothing to record, nothing owed.
+            Some(TradeState::Closed) => return self.mark_closed(rec, now, None).await,
+            Some(TradeState::Refund) => {
+                return self.mark_closed(rec, now, Some("refunded at WeChat Pay, outside this system")).await;
+            }
+            // NOTPAY, USERPAYING, PAYERROR, REVOKED, anything else: not final until closed.
+            _ => {}
         }
         if now < rec.expires_at {
-            // Not paid yet: look again later (and at expiry at the latest).
-            let mut next = rec.clone();
-            next.checks += 1;
-            let wait = CHECK_AFTER.get(next.checks as usize).copied().unwrap_or(Duration::minutes(30));
-            next.next_check = (now + wait).min(rec.expires_at);
-            next.updated_at = now;
-            self.apps.table.transact(vec![order_write(&next, order.ver + 1, Cond::Version(order.ver))?]).await?;
+            self.later(order, now).await;
             return Ok(Look::Open);
         }
         // Expired: close it, so it can never be paid, before the application may lapse (R31).
         match self.gateway.close(&rec.out_trade_no).await? {
-            Closed::AlreadyPaid => self.settled(self.check(&rec.out_trade_no).await?),
-            Closed::Closed => self.mark_closed(rec, now).await,
+            Closed::Closed => self.mark_closed(rec, now, None).await,
+            // Paid after all: record it (or, if WeChat Pay then says otherwise, look later).
+            Closed::AlreadyPaid => match self.check(&rec.out_trade_no).await? {
+                Settled::NotPaid => {
+                    self.later(order, now).await;
+                    Ok(Look::Open)
+                }
+                s => self.settled(s, order, now).await,
+            },
         }
     }
 
-    fn settled(&self, s: Settled) -> Result<Look, Refusal> {
+    async fn settled(&self, s: Settled, order: Versioned<OrderRecord>, now: OffsetDateTime) -> Result<Look, Refusal> {
         Ok(match s {
             Settled::Paid | Settled::Duplicate => Look::Paid,
-            Settled::RefundDue | Settled::Anomaly => Look::Closed,
-            Settled::NotPaid => Look::Open,
+            Settled::RefundDue => Look::Closed,
+            Settled::NotPaid => {
+                self.later(order, now).await;
+                Look::Open
+            }
         })
     }
 
     /// The order is closed unpaid: its item says so, and the application no longer carries it
     /// (then the sweep may lapse it, R31) — one transaction.
-    async fn mark_closed(&self, rec: &OrderRecord, now: OffsetDateTime) -> Result<Look, Refusal> {
+    async fn mark_closed(&self, rec: &OrderRecord, now: OffsetDateTime, note: Option<&str>) -> Result<Look, Refusal> {
         let target = rec.target();
         for _ in 0..5 {
             let mut loaded = self.apps.load_with(&provider(), &target, &[keys::order(&rec.out_trade_no)]).await?;
@@ -636,16 +700,9 @@ impl Payments {
             let mut closed = order.value.clone();
             closed.state = OrderState::Closed;
             closed.updated_at = now;
+            closed.note = note.map(str::to_string);
             let write = order_write(&closed, order.ver + 1, Cond::Version(order.ver))?;
-            let current = loaded.app.as_ref().and_then(|a| a.value.order.as_ref()).map(|o| o.out_trade_no.as_str())
-                == Some(rec.out_trade_no.as_str());
-            let result = if current {
-                let cmd = Command::CloseOrder { out_trade_no: rec.out_trade_no.clone() };
-                self.apps.execute_loaded(&mut loaded, &target, cmd, vec![write]).await.map(|_| ())
-            } else {
-                self.apps.table.transact(vec![write]).await.map_err(Refusal::from)
-            };
-            match result {
+            match self.close_on_application(&mut loaded, &target, &closed, write).await {
                 Ok(()) => return Ok(Look::Closed),
                 Err(e) if e.code == "CONCURRENT_UPDATE" => continue,
                 Err(e) => return Err(e),
@@ -655,29 +712,37 @@ impl Payments {
     }
 
     /// A payment the application could not take goes back, with the same refund number on
-    /// every retry (the provider makes one refund of it).
+    /// every retry (the provider makes one refund of it; asking again also tells how it went).
     async fn refund(&self, order: Versioned<OrderRecord>, now: OffsetDateTime) -> Result<Look, Refusal> {
         let rec = &order.value;
         let ask = RefundRequest {
             out_trade_no: rec.out_trade_no.clone(),
             out_refund_no: rec.out_refund_no(),
             amount: rec.paid_total.unwrap_or(rec.amount),
-            reason: "报名已失效,退还报名费".into(),
+            reason: "报名费退还".into(),
         };
+        let status = self.gateway.refund(&ask).await?;
         let mut next = rec.clone();
         next.updated_at = now;
-        match self.gateway.refund(&ask).await {
-            Ok(status) => {
+        next.refund_status = Some(status.clone());
+        match status.as_str() {
+            "SUCCESS" => {
                 next.state = OrderState::Refunded;
-                next.refund_status = Some(status);
                 self.apps.table.transact(vec![order_write(&next, order.ver + 1, Cond::Version(order.ver))?]).await?;
                 Ok(Look::Refunded)
             }
-            Err(e) => {
+            // Under way: ask again (the same out_refund_no) later.
+            "PROCESSING" => {
                 next.checks += 1;
-                next.next_check = now + Duration::minutes(5 * i64::from(next.checks.min(12)));
+                next.next_check = now + Duration::minutes(5);
                 self.apps.table.transact(vec![order_write(&next, order.ver + 1, Cond::Version(order.ver))?]).await?;
-                Err(e)
+                Ok(Look::Open)
+            }
+            // ABNORMAL (the payer's account can't take it back) or CLOSED: staff act in the
+            // merchant platform; the run counts it failed, so the alarm says so.
+            other => {
+                tracing::error!(out_trade_no = %rec.out_trade_no, status = other, "refund not made: staff must act");
+                Err(Refusal::new(Kind::Unavailable, "REFUND_NOT_MADE", "退款未成功"))
             }
         }
     }

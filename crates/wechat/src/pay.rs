@@ -313,6 +313,7 @@ pub fn transaction(v: &Value) -> Option<Transaction> {
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
         total: fen("total"),
         payer_total: fen("payer_total"),
+        currency: amount.and_then(|a| a.get("currency")).and_then(Value::as_str).map(str::to_string),
         attach: s("attach").filter(|a| !a.is_empty()),
     })
 }
@@ -504,8 +505,10 @@ impl PayGateway for WechatPay {
         let a = self.call("POST", &path, Some(&json!({"mchid": self.keys.mchid}))).await?;
         match (a.status, code_of(&a.body)) {
             (200 | 204, _) => Ok(Closed::Closed),
-            (_, "ORDER_PAID") => Ok(Closed::AlreadyPaid),
-            (_, "ORDER_CLOSED") => Ok(Closed::Closed),
+            (_, "ORDER_PAID" | "ORDERPAID") => Ok(Closed::AlreadyPaid),
+            // Never made at WeChat Pay (our prepay's answer was lost), or closed already:
+            // either way it can't be paid.
+            (_, "ORDER_CLOSED" | "ORDERCLOSED" | "ORDER_NOT_EXIST" | "ORDERNOTEXIST") => Ok(Closed::Closed),
             (s, code) => {
                 tracing::warn!(status = s, code, "wechatpay: close refused");
                 Err(unavailable())

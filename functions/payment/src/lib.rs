@@ -80,7 +80,12 @@ async fn notify(f: &PaymentFn, req: &Request) -> HttpResponse {
             return fail(r.status(), r.message());
         }
     };
-    match f.payments.settle(&tx).await {
+    // WeChat Pay waits 5 s for an answer; past 4 s it gets a 503 and retries (the settle is one
+    // read and one transaction; a retry finds whatever it wrote).
+    let settled = tokio::time::timeout(std::time::Duration::from_secs(4), f.payments.settle(&tx))
+        .await
+        .unwrap_or_else(|_| Err(Refusal::unavailable()));
+    match settled {
         Ok(s) => {
             if s != Settled::Duplicate {
                 tracing::info!(settled = ?s, out_trade_no = %tx.out_trade_no, "wechatpay notification");

@@ -17,11 +17,15 @@ pub struct ScheduledEvent {
     pub detail_type: String,
 }
 
+/// Why a run is reported failed (an invocation error: the `Errors` metric and its alarm).
 #[derive(Debug, thiserror::Error)]
-#[error("not a scheduled event: source {source_name}, detail-type {detail_type}")]
-pub struct NotScheduled {
-    source_name: String,
-    detail_type: String,
+pub enum RunFailed {
+    #[error("not a scheduled event: source {source_name}, detail-type {detail_type}")]
+    NotScheduled { source_name: String, detail_type: String },
+    /// The run could not read the index, or some orders could not be settled (their back-off
+    /// has them looked at again): someone should know either way.
+    #[error("reconcile: {0}")]
+    Failed(String),
 }
 
 /// At most this many orders per run: one WeChat Pay call each (≈100 ms), well inside a minute.
@@ -34,23 +38,29 @@ pub async fn handle(
     payments: &Payments,
     event: &ScheduledEvent,
     remaining: Duration,
-) -> Result<ReconcileReport, NotScheduled> {
+) -> Result<ReconcileReport, RunFailed> {
     if event.source != "aws.events" || event.detail_type != "Scheduled Event" {
-        return Err(NotScheduled { source_name: event.source.clone(), detail_type: event.detail_type.clone() });
+        return Err(RunFailed::NotScheduled {
+            source_name: event.source.clone(),
+            detail_type: event.detail_type.clone(),
+        });
     }
     let budget = remaining.saturating_sub(MARGIN);
     let report = match tokio::time::timeout(budget, payments.reconcile(PER_RUN)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            // The index could not be read: the next run tries again; the alarm counts errors.
             tracing::error!(code = e.code, "reconcile: run failed");
-            ReconcileReport { failed: 1, ..ReconcileReport::default() }
+            return Err(RunFailed::Failed(format!("the order index could not be read ({})", e.code)));
         }
         Err(_) => {
+            // Work left over is the next run's (the index keeps it); not a failure.
             tracing::warn!("reconcile: out of time; the next run continues");
             ReconcileReport::default()
         }
     };
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "reconcile run");
+    if report.failed > 0 {
+        return Err(RunFailed::Failed(format!("{} orders not settled this run", report.failed)));
+    }
     Ok(report)
 }
