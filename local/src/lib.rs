@@ -81,7 +81,7 @@ pub struct System {
 /// Where the payment service's WeChat Pay is: the keys of the local WeChat Pay server and its
 /// address, and where its notifications go.
 pub struct PayWiring {
-    pub keys: Arc<wechat::pay::PayKeys>,
+    pub keys: Arc<wechat::pay::PayKeySource>,
     pub settings: wechat::pay::PaySettings,
 }
 
@@ -95,7 +95,7 @@ impl PayWiring {
             notify_url: notify_url.into(),
             base: base.into(),
         };
-        Ok(PayWiring { keys: Arc::new(keys), settings })
+        Ok(PayWiring { keys: Arc::new(wechat::pay::PayKeySource::ready(keys)), settings })
     }
 }
 

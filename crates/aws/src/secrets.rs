@@ -43,15 +43,6 @@ impl Secrets {
     }
 }
 
-impl Secrets {
-    /// The secret whose ARN is in `var`, read now (at cold start, for a function every request
-    /// of which needs it): a missing variable or an unreadable secret stops the cold start.
-    pub async fn read_now(&self, env: &Env, var: &'static str) -> Result<String, ConfigError> {
-        let arn = env.require(var)?;
-        read(self.0.get(), var, &arn).await
-    }
-}
-
 async fn read(client: &Client, var: &'static str, arn: &str) -> Result<String, ConfigError> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| ConfigError::Unreadable {
         var,

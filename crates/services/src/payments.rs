@@ -123,11 +123,11 @@ pub struct RefundRequest {
 #[async_trait]
 pub trait PayGateway: Send + Sync {
     /// The merchant's `mchid` and the `appid` orders are made for.
-    fn merchant(&self) -> (&str, &str);
+    async fn merchant(&self) -> Result<(String, String), Refusal>;
     /// A `prepay_id` for the order (the same one again for the same order and parameters).
     async fn prepay(&self, order: &PrepayRequest) -> Result<String, Refusal>;
     /// The client's payment parameters for a `prepay_id`, signed with the merchant key.
-    fn request_payment(&self, prepay_id: &str, now: OffsetDateTime) -> Result<RequestPayment, Refusal>;
+    async fn request_payment(&self, prepay_id: &str, now: OffsetDateTime) -> Result<RequestPayment, Refusal>;
     /// The order as the provider has it; `None` if it has no such order.
     async fn query(&self, out_trade_no: &str) -> Result<Option<Transaction>, Refusal>;
     async fn close(&self, out_trade_no: &str) -> Result<Closed, Refusal>;
@@ -369,7 +369,7 @@ impl Payments {
             let amount = payment_quote(&app, &ctx)?;
             if let Some(open) = &app.order {
                 if now < open.expires_at {
-                    return self.started(open, now);
+                    return self.started(open, now).await;
                 }
                 // Expired: make sure it can't be paid any more before another replaces it.
                 if self.gateway.close(&open.out_trade_no).await? == Closed::AlreadyPaid {
@@ -423,7 +423,7 @@ impl Payments {
                 .execute_loaded(&mut loaded, &target, Command::OpenOrder { order: order.clone() }, vec![put])
                 .await
             {
-                Ok(_) => return self.started(&order, now),
+                Ok(_) => return self.started(&order, now).await,
                 Err(e) if e.code == "CONCURRENT_UPDATE" => continue,
                 Err(e) => return Err(e),
             }
@@ -431,12 +431,12 @@ impl Payments {
         Err(Refusal::concurrent())
     }
 
-    fn started(&self, order: &Order, now: OffsetDateTime) -> Result<PaymentStart, Refusal> {
+    async fn started(&self, order: &Order, now: OffsetDateTime) -> Result<PaymentStart, Refusal> {
         Ok(PaymentStart {
             out_trade_no: order.out_trade_no.clone(),
             amount: order.amount.0,
             expires_at: order.expires_at,
-            request_payment: self.gateway.request_payment(&order.prepay_id, now)?,
+            request_payment: self.gateway.request_payment(&order.prepay_id, now).await?,
         })
     }
 
@@ -445,7 +445,7 @@ impl Payments {
     /// the application paid and the order paid, or the order owes a refund, or an anomaly.
     /// Duplicates and concurrent copies see the order already settled and change nothing.
     pub async fn settle(&self, tx: &Transaction) -> Result<Settled, Refusal> {
-        let (mchid, appid) = self.gateway.merchant();
+        let (mchid, appid) = self.gateway.merchant().await?;
         if tx.mchid != mchid || tx.appid != appid {
             return Err(Refusal::bad("MERCHANT_MISMATCH", "商户号或应用不匹配"));
         }

@@ -19,10 +19,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use services::config::{ConfigError, Env};
 use services::payments::{Closed, PayGateway, PrepayRequest, RefundRequest, RequestPayment, TradeState, Transaction};
+use services::secret::Secret;
 use shared::domain::values::Fen;
 use shared::error::{Kind, Refusal};
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -318,6 +319,48 @@ pub fn transaction(v: &Value) -> Option<Transaction> {
     })
 }
 
+/// The merchant's keys, from the secret named by `WECHATPAY_SECRET_ARN`: fetched and parsed once
+/// per execution environment — by the first request that needs them, or in init where init is
+/// pre-paid (provisioned concurrency; `services::secret` says why not in every init).
+pub struct PayKeySource {
+    secret: Secret,
+    keys: tokio::sync::OnceCell<Arc<PayKeys>>,
+}
+
+/// What the WeChat Pay secret must look like (checked when it arrives).
+pub fn check_secret(v: &str) -> Result<(), &'static str> {
+    PayKeys::from_json(v).map(|_| ())
+}
+
+impl PayKeySource {
+    pub fn deferred(secret: Secret) -> PayKeySource {
+        PayKeySource { secret, keys: tokio::sync::OnceCell::new() }
+    }
+
+    /// Keys known already (the local server's, tests').
+    pub fn ready(keys: PayKeys) -> PayKeySource {
+        PayKeySource {
+            secret: Secret::ready("WECHATPAY_SECRET_ARN", b""),
+            keys: tokio::sync::OnceCell::new_with(Some(Arc::new(keys))),
+        }
+    }
+
+    /// The keys; a secret that can't be read or parsed is logged with its variable (by the
+    /// secret) and is a 503, and the next request tries again.
+    pub async fn get(&self) -> Result<Arc<PayKeys>, Refusal> {
+        self.keys
+            .get_or_try_init(|| async {
+                let value = self.secret.get().await?;
+                PayKeys::from_json(&value).map(Arc::new).map_err(|why| {
+                    tracing::error!(var = self.secret.var(), why, "secret malformed");
+                    Refusal::unavailable()
+                })
+            })
+            .await
+            .cloned()
+    }
+}
+
 /// What the payment function needs: the app the orders are for, the notify URL and the host.
 #[derive(Debug, Clone)]
 pub struct PaySettings {
@@ -346,7 +389,7 @@ impl PaySettings {
 
 /// The WeChat Pay client: one per function.
 pub struct WechatPay {
-    keys: std::sync::Arc<PayKeys>,
+    keys: Arc<PayKeySource>,
     settings: PaySettings,
     http: OnceLock<Client<Https, Full<Bytes>>>,
 }
@@ -362,21 +405,17 @@ struct Answer {
 }
 
 impl WechatPay {
-    pub fn new(keys: std::sync::Arc<PayKeys>, settings: PaySettings) -> WechatPay {
+    pub fn new(keys: Arc<PayKeySource>, settings: PaySettings) -> WechatPay {
         WechatPay { keys, settings, http: OnceLock::new() }
-    }
-
-    pub fn keys(&self) -> &PayKeys {
-        &self.keys
     }
 
     /// One signed request; the answer's signature is checked (2xx and 4xx alike: an unsigned
     /// "ORDER_PAID" must not be believed either). Errors are logged here and are 503s.
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, Refusal> {
+    async fn call(&self, keys: &PayKeys, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, Refusal> {
         let body = body.map(Value::to_string).unwrap_or_default();
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let nonce = shared::random::id();
-        let auth = self.keys.authorization(method, path, now, &nonce, &body)?;
+        let auth = keys.authorization(method, path, now, &nonce, &body)?;
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.settings.base))
@@ -409,7 +448,7 @@ impl WechatPay {
         let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         let h = SignedHeaders::from_lookup(get);
         if status < 500 {
-            if let Err(r) = self.keys.verify(&h, &raw, OffsetDateTime::now_utc().unix_timestamp()) {
+            if let Err(r) = keys.verify(&h, &raw, OffsetDateTime::now_utc().unix_timestamp()) {
                 tracing::error!(path = %redact(path), status, rejection = ?r, "wechatpay: answer's signature refused");
                 return Err(unavailable());
             }
@@ -446,20 +485,21 @@ pub fn beijing(t: OffsetDateTime) -> String {
 
 #[async_trait]
 impl PayGateway for WechatPay {
-    fn merchant(&self) -> (&str, &str) {
-        (&self.keys.mchid, &self.settings.app_id)
+    async fn merchant(&self) -> Result<(String, String), Refusal> {
+        Ok((self.keys.get().await?.mchid.clone(), self.settings.app_id.clone()))
     }
 
     async fn prepay(&self, o: &PrepayRequest) -> Result<String, Refusal> {
+        let keys = self.keys.get().await?;
         let body = json!({
-            "appid": self.settings.app_id, "mchid": self.keys.mchid,
+            "appid": self.settings.app_id, "mchid": keys.mchid,
             "description": o.description, "out_trade_no": o.out_trade_no,
             "time_expire": beijing(o.expires_at), "attach": o.attach,
             "notify_url": self.settings.notify_url,
             "amount": {"total": o.amount.0, "currency": "CNY"},
             "payer": {"openid": o.openid},
         });
-        let a = self.call("POST", "/v3/pay/transactions/jsapi", Some(&body)).await?;
+        let a = self.call(&keys, "POST", "/v3/pay/transactions/jsapi", Some(&body)).await?;
         match a.body.get("prepay_id").and_then(Value::as_str) {
             Some(id) if a.status == 200 && !id.is_empty() => Ok(id.to_string()),
             _ => {
@@ -469,11 +509,12 @@ impl PayGateway for WechatPay {
         }
     }
 
-    fn request_payment(&self, prepay_id: &str, now: OffsetDateTime) -> Result<RequestPayment, Refusal> {
+    async fn request_payment(&self, prepay_id: &str, now: OffsetDateTime) -> Result<RequestPayment, Refusal> {
         let ts = now.unix_timestamp().to_string();
         let nonce = shared::random::id();
         let package = format!("prepay_id={prepay_id}");
-        let pay_sign = pay_sign(&self.keys.merchant_key, &self.settings.app_id, &ts, &nonce, &package)?;
+        let keys = self.keys.get().await?;
+        let pay_sign = pay_sign(&keys.merchant_key, &self.settings.app_id, &ts, &nonce, &package)?;
         Ok(RequestPayment {
             app_id: self.settings.app_id.clone(),
             time_stamp: ts,
@@ -485,8 +526,9 @@ impl PayGateway for WechatPay {
     }
 
     async fn query(&self, out_trade_no: &str) -> Result<Option<Transaction>, Refusal> {
-        let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={}", self.keys.mchid);
-        let a = self.call("GET", &path, None).await?;
+        let keys = self.keys.get().await?;
+        let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={}", keys.mchid);
+        let a = self.call(&keys, "GET", &path, None).await?;
         match a.status {
             200 => transaction(&a.body).map(Some).ok_or_else(|| {
                 tracing::warn!("wechatpay: query answer is not a transaction");
@@ -502,7 +544,8 @@ impl PayGateway for WechatPay {
 
     async fn close(&self, out_trade_no: &str) -> Result<Closed, Refusal> {
         let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}/close");
-        let a = self.call("POST", &path, Some(&json!({"mchid": self.keys.mchid}))).await?;
+        let keys = self.keys.get().await?;
+        let a = self.call(&keys, "POST", &path, Some(&json!({"mchid": keys.mchid}))).await?;
         match (a.status, code_of(&a.body)) {
             (200 | 204, _) => Ok(Closed::Closed),
             (_, "ORDER_PAID" | "ORDERPAID") => Ok(Closed::AlreadyPaid),
@@ -521,7 +564,8 @@ impl PayGateway for WechatPay {
             "out_trade_no": r.out_trade_no, "out_refund_no": r.out_refund_no, "reason": r.reason,
             "amount": {"refund": r.amount.0, "total": r.amount.0, "currency": "CNY"},
         });
-        let a = self.call("POST", "/v3/refund/domestic/refunds", Some(&body)).await?;
+        let keys = self.keys.get().await?;
+        let a = self.call(&keys, "POST", "/v3/refund/domestic/refunds", Some(&body)).await?;
         match a.body.get("status").and_then(Value::as_str) {
             Some(s) if a.status == 200 => Ok(s.to_string()),
             _ => {

@@ -14,12 +14,12 @@ use shared::domain::values::ProjectCode;
 use shared::error::Refusal;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use wechat::pay::{PayKeys, SignedHeaders, read_notification};
+use wechat::pay::{PayKeySource, SignedHeaders, read_notification};
 
 /// What the function composes: the payment service and the keys that check notifications.
 pub struct PaymentFn {
     pub payments: Payments,
-    pub keys: Arc<PayKeys>,
+    pub keys: Arc<PayKeySource>,
 }
 
 /// Handle one request. Never fails: every error becomes a response here.
@@ -71,7 +71,15 @@ async fn notify(f: &PaymentFn, req: &Request) -> HttpResponse {
     let body: &[u8] = req.body().as_ref();
     // Signature freshness is wall-clock time, whatever the business clock says.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let tx = match read_notification(&f.keys, &headers, body, now) {
+    let keys = match f.keys.get().await {
+        Ok(k) => k,
+        // The secret is unreadable or malformed (logged with its variable): WeChat Pay retries.
+        Err(e) => {
+            tracing::warn!(code = e.code, "wechatpay notification not recorded");
+            return fail(503, &e.message);
+        }
+    };
+    let tx = match read_notification(&keys, &headers, body, now) {
         Ok(Some(tx)) => tx,
         Ok(None) => return no_content(),
         Err(r) => {
