@@ -73,8 +73,10 @@ async fn run(on: On) {
     let payment = app.running.deps.payment.clone();
     app.counts.take();
     let mut latencies = vec![];
+    let mut odd = vec![];
+    let (mut reads, mut writes) = (0u64, 0u64);
     let started = Instant::now();
-    for (headers, body) in notifications {
+    for (i, (headers, body)) in notifications.into_iter().enumerate() {
         let mut req = lambda_http::http::Request::builder().method("POST").uri("/v1/payments/wechat/notify");
         for (k, v) in &headers {
             req = req.header(k.as_str(), v.as_str());
@@ -84,13 +86,21 @@ async fn run(on: On) {
         let resp = payment::handle(&payment, req).await;
         latencies.push(t.elapsed());
         assert_eq!(resp.status(), 204);
+        let c = &app.counts;
+        let r = c.get_many.load(std::sync::atomic::Ordering::SeqCst) + c.get.load(std::sync::atomic::Ordering::SeqCst);
+        let w = c.transact.load(std::sync::atomic::Ordering::SeqCst);
+        if (r - reads, w - writes) != (1, 1) {
+            odd.push(format!("#{i}: {} reads + {} transactions", r - reads, w - writes));
+        }
+        (reads, writes) = (r, w);
     }
     let total = started.elapsed();
     latencies.sort();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let c = &app.counts;
-    let reads = c.get_many.load(std::sync::atomic::Ordering::SeqCst) + c.get.load(std::sync::atomic::Ordering::SeqCst);
-    let writes = c.transact.load(std::sync::atomic::Ordering::SeqCst);
+    if !odd.is_empty() {
+        println!("[{on:?}] notifications not at one read + one transaction: {}", odd.join(", "));
+    }
     println!(
         "[{on:?}] {n} notifications in {:.2} s: {:.0}/s; latency median {:.2} ms, p99 {:.2} ms; per notification {:.2} reads + {:.2} transactions ({})",
         total.as_secs_f64(),
