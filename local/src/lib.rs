@@ -76,6 +76,16 @@ pub struct System {
     pub id_pepper: Arc<[u8]>,
     /// The payment function's service and notification keys.
     pub payment: Arc<payment::PaymentFn>,
+    /// The application function's service and the printed form's fonts.
+    pub application: Arc<application::App>,
+}
+
+/// The printed form's fonts: `FORM_FONT_DIR` when set, else the repository's own
+/// `assets/fonts` (the local server runs from a checkout; the Lambda reads its layer).
+pub fn form_fonts() -> Result<application::pdf::FormFonts, ConfigError> {
+    let dir = std::env::var("FORM_FONT_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/fonts").to_string());
+    application::pdf::FormFonts::at(dir.into()).map_err(|why| ConfigError::malformed("FORM_FONT_DIR", why))
 }
 
 /// Where the payment service's WeChat Pay is: the keys of the local WeChat Pay server and its
@@ -121,8 +131,10 @@ impl System {
         let gateway = Arc::new(wechat::pay::WechatPay::new(pay.keys.clone(), pay.settings));
         let payments = services::payments::Payments { apps: apps.clone(), gateway };
         let payment = Arc::new(payment::PaymentFn { payments, keys: pay.keys });
+        let application = Arc::new(application::App { apps: apps.clone(), fonts: form_fonts()? });
         Ok(System {
             payment,
+            application,
             accounts: Accounts {
                 table: table.clone(),
                 objects: objects.clone(),
@@ -381,8 +393,8 @@ async fn serve(
             tokio::spawn(async move { login::handle(&accounts, req).await }).await
         }
         Ok(Function::Application) => {
-            let apps = deps.apps.clone();
-            tokio::spawn(async move { application::handle(&apps, req).await }).await
+            let app = deps.application.clone();
+            tokio::spawn(async move { application::handle(&app, req).await }).await
         }
         Ok(Function::Review) => {
             let staff = deps.staff.clone();

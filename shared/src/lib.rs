@@ -5,6 +5,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod jpeg;
 pub mod photo;
 pub mod random;
 pub mod reference;

@@ -15,8 +15,10 @@ pub enum NotJpeg {
 
 /// Walk a whole JPEG — start of image, every marker segment to the first scan, the scans
 /// (progressive files have several, with tables between them), end of image — and return its
-/// dimensions. A file that only *starts* like a JPEG, or was cut short, is refused: the bytes
-/// pinned for a photo must be an image a viewer can open, not a prefix that passed a sniff.
+/// dimensions as the picture is meant to be seen (a camera's EXIF orientation 5–8 turns it a
+/// quarter: a portrait stored on its side is still a portrait). A file that only *starts* like a
+/// JPEG, or was cut short, is refused: the bytes pinned for a photo must be an image a viewer can
+/// open, not a prefix that passed a sniff.
 pub fn jpeg_structure(b: &[u8]) -> Result<(u32, u32), NotJpeg> {
     if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
         return Err(NotJpeg::NoStartOfImage);
@@ -77,7 +79,10 @@ pub fn jpeg_structure(b: &[u8]) -> Result<(u32, u32), NotJpeg> {
         }
         match b[i + 1] {
             0x00 | 0xD0..=0xD7 | 0xFF => i += if b[i + 1] == 0xFF { 1 } else { 2 },
-            0xD9 => return Ok(dims),
+            0xD9 => {
+                let turned = crate::jpeg::info(b).is_some_and(|j| j.orientation >= 5);
+                return Ok(if turned { (dims.1, dims.0) } else { dims });
+            }
             _ => i += 2 + seg_len(i)?,
         }
     }

@@ -24,7 +24,7 @@ fn request(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -
 async fn call(deps: &Deps, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let req = request(method, path, token, body);
     let resp = if path.starts_with("/v1/applications") {
-        application::handle(&deps.apps, req).await
+        application::handle(&deps.application, req).await
     } else {
         login::handle(&deps.accounts, req).await
     };

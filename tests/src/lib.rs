@@ -179,6 +179,19 @@ impl TestApp {
         self.send(b.body(Full::new(Bytes::from(body))).expect("request")).await
     }
 
+    /// A `GET` whose answer is not JSON (the PDF form): `(status, content type, bytes)`.
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+        let req = hyper::Request::get(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let resp = self.client.request(req).await.expect("server answers");
+        let status = resp.status().as_u16();
+        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, ct, bytes.to_vec())
+    }
+
     async fn send(&self, req: hyper::Request<Full<Bytes>>) -> (u16, Value) {
         let resp = self.client.request(req).await.expect("server answers");
         let status = resp.status().as_u16();
@@ -226,6 +239,18 @@ impl TestApp {
             self.call("POST", "/v1/account/wechat", Some(token), Some(json!({"code": format!("local-{who}")}))).await;
         assert_eq!(status, 200, "{v}");
     }
+}
+
+/// Photos written by a real encoder (Pillow, `tests/fixtures/make_photos.py`, in the venv
+/// `scripts/with-moto` makes): camera.jpg, progressive.jpg, truncated.jpg, png-renamed.jpg,
+/// portrait-rotated.jpg.
+pub fn photo_fixtures() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/make_photos.py");
+    let made = std::process::Command::new(python).arg(script).arg(dir.path()).output().expect("python runs");
+    assert!(made.status.success(), "Pillow fixtures: {}", String::from_utf8_lossy(&made.stderr));
+    dir
 }
 
 /// A `POST` with a bearer token and no body, from a task of its own: `(status, JSON)`.

@@ -88,6 +88,12 @@ impl Stack {
             };
             env.insert(k, value);
         }
+        if let Some(dir) = env.get("FORM_FONT_DIR") {
+            // A layer's content is mounted at /opt: the template's layer is ../assets.
+            let inside = dir.strip_prefix("/opt/").expect("FORM_FONT_DIR is inside the layer (/opt)");
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets").join(inside);
+            env.insert("FORM_FONT_DIR".into(), root.display().to_string());
+        }
         if env.contains_key("WECHAT_APP_ID") {
             env.insert("WECHAT_API_BASE".into(), self.wechat.base());
         }

@@ -94,3 +94,17 @@ pub async fn login(app: &TestApp, who: &Person) -> String {
     assert_eq!(s, 200, "{v}");
     v["token"].as_str().unwrap_or_default().to_string()
 }
+
+/// Use an upload (a photo or a proof): the `PUT` that names it. An upload is checked when the
+/// object store reports its arrival; until then the answer is 409 `UPLOAD_PENDING`, so this asks
+/// again for a while, as the mini-program does.
+pub async fn use_upload(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+    for _ in 0..100 {
+        let (s, v) = app.call("PUT", path, Some(token), Some(body.clone())).await;
+        if !(s == 409 && code_of(&v) == "UPLOAD_PENDING") {
+            return (s, v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.call("PUT", path, Some(token), Some(body)).await
+}

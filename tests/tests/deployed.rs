@@ -38,7 +38,7 @@ fn answer(resp: lambda_http::Response<Body>) -> (u16, Value) {
 
 struct Functions {
     login: services::accounts::Accounts,
-    application: services::applications::Applications,
+    application: application::App,
     review: services::staff::StaffService,
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 struct Harness {
     accounts: services::accounts::Accounts,
-    apps: services::applications::Applications,
+    apps: Arc<application::App>,
     staff: services::staff::StaffService,
     payment: Arc<payment::PaymentFn>,
     embedded: Embedded,
@@ -31,7 +31,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let embedded = Embedded::in_memory(dir.path()).unwrap();
         let system = local_server::System::embedded(&embedded, Arc::new(ManualClock::new(e2e::NOW))).unwrap();
-        let (accounts, apps, staff, payment) = (system.accounts, system.apps, system.staff, system.payment);
+        let (accounts, apps, staff, payment) = (system.accounts, system.application, system.staff, system.payment);
         Harness { accounts, apps, staff, payment, embedded, token: None, _dir: dir }
     }
 

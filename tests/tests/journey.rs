@@ -630,11 +630,7 @@ async fn an_accepted_upload_cannot_be_swapped_afterwards(app: TestApp) {
 /// camera's JPEG with EXIF and a progressive JPEG are accepted; the same camera file cut short,
 /// and a PNG named `.jpg`, are refused — both pass a check of the first bytes or of the name.
 async fn r13_the_photo_check_reads_real_encoders_files_whole(app: TestApp) {
-    let dir = tempfile::tempdir().unwrap();
-    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/make_photos.py");
-    let made = std::process::Command::new(python).arg(script).arg(dir.path()).output().expect("python runs");
-    assert!(made.status.success(), "Pillow fixtures: {}", String::from_utf8_lossy(&made.stderr));
+    let dir = e2e::photo_fixtures();
     let token = start(&app, &ZHANG, "41").await;
     fill_all(&app, &token, "4101", &["1", "2", "3", "4"], "郑州市第一人民医院").await;
     for (file, status, code) in [

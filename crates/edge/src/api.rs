@@ -70,6 +70,7 @@ pub enum RouteId {
     Withdraw,
     ChangeDistrict,
     GetForm,
+    GetFormPdf,
     ListTodos,
     GetPayment,
     StartPayment,
@@ -547,6 +548,18 @@ pub const ROUTES: &[Route] = &[
         Some("RegistrationForm"),
         200,
         "get-form.json"
+    ),
+    route!(
+        GetFormPdf,
+        Application,
+        "GET",
+        "/v1/applications/{project}/form.pdf",
+        "下载报名表 PDF (R15, R18, R41):A4,字体内嵌,验证码含二维码",
+        auth = true,
+        None,
+        None,
+        200,
+        "get-form-pdf.json"
     ),
     route!(OpenApi, Application, "GET", "/openapi.json", "本文档", auth = false, None, None, 200, "openapi.json"),
     route!(
@@ -1026,6 +1039,12 @@ pub fn openapi() -> OpenApi {
             ));
         }
         let mut ok = ResponseBuilder::new().description("成功");
+        if r.id == RouteId::GetFormPdf {
+            let pdf = openapi::ObjectBuilder::new()
+                .schema_type(openapi::schema::Type::String)
+                .format(Some(openapi::SchemaFormat::KnownFormat(openapi::KnownFormat::Binary)));
+            ok = ok.content("application/pdf", ContentBuilder::new().schema(Some(pdf)).build());
+        }
         if let Some(resp) = r.response {
             let list = matches!(
                 r.id,

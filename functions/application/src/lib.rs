@@ -5,6 +5,7 @@
 //! and the OpenAPI document. Handlers parse, call the application service, render.
 
 pub mod compose;
+pub mod pdf;
 
 use edge::api::{Function, Params, RouteId, resolve};
 use edge::http::{HttpResponse, body_value, candidate, json_response, no_route, parse_body, segments};
@@ -20,11 +21,60 @@ use shared::error::Refusal;
 use shared::reference::Project;
 use std::time::Instant;
 
+/// What the function serves with: the application service, and the fonts of the printed form.
+pub struct App {
+    pub apps: Applications,
+    pub fonts: pdf::FormFonts,
+}
+
 /// Handle one request. Never fails: every error becomes a response here.
-pub async fn handle(apps: &Applications, req: Request) -> HttpResponse {
+pub async fn handle(app: &App, req: Request) -> HttpResponse {
     let started = Instant::now();
-    let result = route(apps, &req).await;
+    let result = route(app, &req).await;
     edge::http::finish("application", &req, started, result)
+}
+
+/// The form as a PDF (R15): the same checks as the JSON form, then the accepted photo read
+/// once from the object store and the page rendered.
+async fn form_pdf(app: &App, req: &Request, p: &Params) -> Result<HttpResponse, Refusal> {
+    let apps = &app.apps;
+    let (principal, target) = own(apps, req, p)?;
+    let loaded = apps.read(&principal, &target).await?;
+    let a = &loaded.app()?.value;
+    let form = RegistrationForm::of(a, &loaded.candidate.value, &apps.reference)?;
+    let fonts = app.fonts.get()?;
+    let photo = match &a.photo {
+        Some(ph) => Some(
+            apps.objects
+                .read_prefix(&ph.photo.key, usize::try_from(apps.reference.photo().max_bytes).unwrap_or(usize::MAX))
+                .await?,
+        ),
+        None => None,
+    };
+    let rendered = form::render(&pdf::document(&form, photo.as_deref(), apps.clock.now()), fonts).map_err(|e| {
+        tracing::error!(error = %e, "registration form did not render");
+        Refusal::internal()
+    })?;
+    let mut resp = lambda_http::Response::new(lambda_http::Body::Binary(rendered.pdf));
+    let h = resp.headers_mut();
+    h.insert("content-type", lambda_http::http::HeaderValue::from_static("application/pdf"));
+    // The printed form carries the full ID number: never cached on the way.
+    h.insert("cache-control", lambda_http::http::HeaderValue::from_static("no-store"));
+    h.insert(
+        "content-disposition",
+        lambda_http::http::HeaderValue::from_static("inline; filename=\"registration-form.pdf\""),
+    );
+    if !rendered.missing.is_empty() {
+        // Reported, not dropped: the page spells such a character as [U+XXXX]; the header lets
+        // the mini-program say so, and the log (code points only, never the name) tells ops
+        // which character a font update must bring.
+        let list: Vec<String> = rendered.missing.iter().map(|c| format!("U+{:04X}", u32::from(*c))).collect();
+        tracing::warn!(missing = %list.join(","), "registration form has characters no shipped font has");
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(&list.join(",")) {
+            h.insert("x-form-missing-glyphs", v);
+        }
+    }
+    Ok(resp)
 }
 
 fn project<'a>(apps: &'a Applications, p: &Params) -> Result<&'a Project, Refusal> {
@@ -59,7 +109,8 @@ async fn change(apps: &Applications, req: &Request, p: &Params, intent: Intent) 
     outcome(apps, 200, apps.execute(&principal, &target, intent).await?)
 }
 
-async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refusal> {
+async fn route(app: &App, req: &Request) -> Result<HttpResponse, Refusal> {
+    let apps = &app.apps;
     let (route, p) = resolve(req.method().as_str(), &segments(req))?;
     if route.function != Function::Application {
         return Err(no_route());
@@ -169,6 +220,7 @@ async fn route(apps: &Applications, req: &Request) -> Result<HttpResponse, Refus
             let loaded = apps.read(&principal, &target).await?;
             Ok(json_response(200, &RegistrationForm::of(&loaded.app()?.value, &loaded.candidate.value, r)?))
         }
+        RouteId::GetFormPdf => form_pdf(app, req, &p).await,
         _ => Err(no_route()),
     }
 }
