@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
-use services::ports::{ObjectMeta, ObjectStore, UploadPolicy, UploadTicket};
+use services::ports::{ObjectMeta, ObjectStore, ObjectVersion, UploadPolicy, UploadTicket};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use store::StoreError;
@@ -165,6 +165,39 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn read_version(&self, key: &str, v: &ObjectVersion, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut get = self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", max.saturating_sub(1)));
+        get = match (&v.version_id, &v.etag) {
+            (Some(id), _) => get.version_id(id),
+            (None, Some(etag)) => get.if_match(format!("\"{}\"", etag.trim_matches('"'))),
+            (None, None) => get,
+        };
+        match get.send().await {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| StoreError::Unavailable(e.to_string()))?.into_bytes();
+                Ok(Some(bytes.iter().take(max).copied().collect()))
+            }
+            // Gone, or replaced since (If-Match failed): the newer version has its own arrival.
+            Err(SdkError::ServiceError(se)) if matches!(se.raw().status().as_u16(), 404 | 412) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str, v: &ObjectVersion) -> Result<(), StoreError> {
+        let mut del = self.client.get().delete_object().bucket(&self.bucket).key(key);
+        if let Some(id) = &v.version_id {
+            del = del.version_id(id);
+        }
+        del.send().await.map_err(unavailable)?;
         Ok(())
     }
 

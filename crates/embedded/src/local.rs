@@ -7,7 +7,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use services::ports::{
     Clock, FaceQuery, FaceStart, FaceTicket, FaceVerdict, FaceVerifier, MiniProgramLogin, ObjectMeta, ObjectStore,
-    Queue, QueueMessage, SendOutcome, Subscription, SubscriptionSender, UploadPolicy, UploadTicket,
+    ObjectVersion, Queue, QueueMessage, SendOutcome, Subscription, SubscriptionSender, UploadPolicy, UploadTicket,
 };
 use sha2::Sha256;
 use shared::domain::account::MiniProgram;
@@ -224,6 +224,27 @@ impl ObjectStore for LocalObjects {
         let mut buf = Vec::with_capacity(max.min(1 << 20));
         f.take(max as u64).read_to_end(&mut buf).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(buf)
+    }
+
+    /// Local disk keeps no versions: the arrival is announced right after the write, so the
+    /// file is the version announced.
+    async fn read_version(&self, key: &str, _: &ObjectVersion, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        if !self.path(key)?.is_file() {
+            return Ok(None);
+        }
+        self.read_prefix(key, max).await.map(Some)
+    }
+
+    async fn delete(&self, key: &str, _: &ObjectVersion) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        for p in [path.with_extension("type"), path] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -2,21 +2,17 @@
 //! (R2), WeChat binding, logout, degree records (R11) and the registration photo. Every write is
 //! conditional; sessions are table items so logout revokes them.
 
-use crate::limits::{self, LOGIN_FAILURES, LOGIN_FAILURES_PER_SOURCE, REGISTRATIONS_PER_SOURCE, UPLOAD_TICKETS};
+use crate::limits::{self, LOGIN_FAILURES, LOGIN_FAILURES_PER_SOURCE, REGISTRATIONS_PER_SOURCE};
 use crate::password::{hash_password, verify_password};
-use crate::photo::{accept_photo, upload_policy, upload_prefix};
-use crate::ports::{
-    Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, MiniProgramLogin, ObjectStore, UploadTicket,
-};
+use crate::ports::{Clock, FaceQuery, FaceStart, FaceVerdict, FaceVerifier, MiniProgramLogin};
 use crate::session::{SESSION_HOURS, SessionToken, check_session, session_item};
 use serde_json::json;
 use shared::domain::account::{
-    Candidate, DegreeRecord, MAX_DEGREES, MiniProgram, PhotoRef, check_password_policy, parse_account_name,
+    Candidate, DegreeRecord, MAX_DEGREES, MiniProgram, check_password_policy, parse_account_name,
 };
 use shared::domain::identity::{IdDocument, IdType, Identity};
 use shared::domain::values::{Phone, Sensitive};
 use shared::error::{Kind, Refusal};
-use shared::reference::PhotoSpec;
 use std::sync::Arc;
 use store::{Cond, Item, Key, StoreError, Table, Versioned, Write, attr, decode, encode, keys};
 use time::OffsetDateTime;
@@ -25,10 +21,7 @@ use time::OffsetDateTime;
 #[derive(Clone)]
 pub struct Accounts {
     pub table: Arc<dyn Table>,
-    pub objects: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
-    /// The photo rules (R13): the only reference data accounts need.
-    pub photo: PhotoSpec,
     pub wechat: Arc<dyn MiniProgramLogin>,
     pub baidu: Arc<dyn MiniProgramLogin>,
     pub face: Arc<dyn FaceVerifier>,
@@ -107,6 +100,7 @@ impl Accounts {
             phone: new.phone,
             degrees: new.degrees,
             photo: None,
+            uploads: vec![],
             openid: None,
             baidu_openid: None,
             created_at: now,
@@ -431,19 +425,12 @@ impl Accounts {
         Ok((c.value, created))
     }
 
-    /// A signed upload ticket for the registration photo, under the candidate's own prefix.
-    pub async fn photo_ticket(&self, token: &SessionToken) -> Result<UploadTicket, Refusal> {
-        self.authenticate(token).await?;
-        UPLOAD_TICKETS.take(self.table.as_ref(), &token.candidate_id, self.clock.now()).await?;
-        let key = format!("{}photo-{}.jpg", upload_prefix(&token.candidate_id), shared::random::id());
-        let policy = upload_policy(&self.photo);
-        Ok(self.objects.upload_url(&key, &policy, self.clock.now()).await?)
-    }
-
-    /// R1/R13: the registration photo, after the uploaded object passes the photo check.
+    /// R1/R13: the registration photo — an upload the upload function judged and accepted
+    /// (its ticket comes from the upload function too: `services::uploads`).
     pub async fn set_photo(&self, token: &SessionToken, key: &str) -> Result<Candidate, Refusal> {
         let mut c = self.authenticate(token).await?;
-        let photo: PhotoRef = accept_photo(self.objects.as_ref(), key, &c.value.id, &self.photo).await?;
+        let what = shared::domain::upload::UploadPurpose::AccountPhoto;
+        let photo = shared::domain::upload::accepted(&c.value.uploads, key, &c.value.id, &what)?.clone();
         c.value.photo = Some(photo);
         self.save(&c.value, c.ver, vec![], Refusal::concurrent).await?;
         Ok(c.value)

@@ -4,7 +4,7 @@
 //! `decide`, and one conditional transaction with the events. Two writers can't both win.
 
 use crate::audit::AuditRecord;
-use crate::photo::{accept_photo, pin_jpeg, upload_policy, upload_prefix};
+use crate::photo::upload_policy;
 use crate::ports::{Clock, ObjectStore, UploadPolicy, UploadTicket};
 use crate::principal::{Principal, Staff, authorise, reaches};
 use crate::session::{check_session, unauthorized};
@@ -16,6 +16,7 @@ use shared::domain::application::{
 };
 use shared::domain::history::LastYear;
 use shared::domain::reminder;
+use shared::domain::upload::{self, UploadKey, UploadPurpose};
 use shared::domain::values::{DistrictCode, ProjectCode};
 use shared::error::Refusal;
 use shared::reference::{District, Project, Proof, Reference};
@@ -416,7 +417,7 @@ impl Applications {
             }
             Intent::SavePage(page) => Command::SavePage(page.resolve(&loaded.candidate.value)?),
             Intent::ChoosePhoto { source, key } => {
-                loaded.app()?;
+                let app = loaded.app()?;
                 let photo = match (source, key) {
                     (PhotoSource::Registered, None) => loaded.candidate.value.photo.clone().ok_or_else(|| {
                         Refusal::rule("NO_REGISTERED_PHOTO", "账号中没有注册照片,请更换考试照片").field("source")
@@ -427,8 +428,10 @@ impl Applications {
                     (PhotoSource::Replacement, None) => {
                         return Err(Refusal::bad("MISSING_FIELD", "缺少必填项").field("key"));
                     }
+                    // Only an upload the upload function judged and accepted (R13).
                     (PhotoSource::Replacement, Some(key)) => {
-                        accept_photo(self.objects.as_ref(), &key, cid, self.reference.photo()).await?
+                        let what = UploadPurpose::Photo { project: app.value.project.clone() };
+                        upload::accepted(&app.value.uploads, &key, cid, &what)?.clone()
                     }
                 };
                 Command::ChoosePhoto(ApplicationPhoto { source, photo })
@@ -440,26 +443,11 @@ impl Applications {
                 let proof = self
                     .may_upload(&app.value, &loaded.candidate.value, UploadFor::Proof(&kind))?
                     .ok_or_else(Refusal::internal)?;
-                let materials = self.reference.materials();
-                // The signed policy bounds the size on S3; checked again here for every backend.
-                let (min_bytes, max_bytes) = materials.size_range(proof);
-                let refuse = |what: &'static str| match what {
-                    "NOT_UPLOADED" => {
-                        Refusal::conflict("MATERIAL_NOT_UPLOADED", "材料尚未上传成功,请重新上传").field("key")
-                    }
-                    "SIZE" => Refusal::rule(
-                        "MATERIAL_SIZE",
-                        format!("材料大小应在{}KB至{}KB之间", min_bytes / 1024, max_bytes / 1024),
-                    )
-                    .field("key"),
-                    _ => Refusal::rule("MATERIAL_NOT_JPEG", "材料须为完整的JPG格式图片").field("key"),
-                };
-                let project = app.value.project.clone();
-                let pinned = pin_jpeg(self.objects.as_ref(), &key, cid, (min_bytes, max_bytes), &refuse, &|sha| {
-                    format!("materials/{cid}/{project}/{kind}-{sha}.jpg")
-                })
-                .await?;
-                Command::AddMaterial(Material { kind, slot, key: pinned.key, bytes: pinned.bytes })
+                let _ = proof;
+                // The upload function checked it against this kind's size range when it arrived.
+                let what = UploadPurpose::Material { project: app.value.project.clone(), kind: kind.clone() };
+                let pinned = upload::accepted(&app.value.uploads, &key, cid, &what)?;
+                Command::AddMaterial(Material { kind, slot, key: pinned.key.clone(), bytes: pinned.bytes })
             }
         })
     }
@@ -485,16 +473,15 @@ impl Applications {
         };
         let now = self.clock.now();
         crate::limits::UPLOAD_TICKETS.take(self.table.as_ref(), cid, now).await?;
-        let (key, policy) = match (what, proof) {
+        let project = app.project.clone();
+        let (what, policy) = match (what, proof) {
             (Upload::Material { kind }, Some(proof)) => (
-                format!("{}{}/{kind}-{}.jpg", upload_prefix(cid), app.project, shared::random::id()),
+                UploadPurpose::Material { project, kind },
                 material_policy(self.reference.materials().size_range(proof)),
             ),
-            _ => (
-                format!("{}photo-{}.jpg", upload_prefix(cid), shared::random::id()),
-                upload_policy(self.reference.photo()),
-            ),
+            _ => (UploadPurpose::Photo { project }, upload_policy(self.reference.photo())),
         };
+        let key = UploadKey::key(cid, &what, &shared::random::id());
         Ok(self.objects.upload_url(&key, &policy, now).await?)
     }
 }
@@ -523,6 +510,7 @@ pub fn command_name(cmd: &Command) -> &'static str {
         Command::RecordPayment { .. } => "record_payment",
         Command::Lapse => "lapse",
         Command::MergeScores { .. } => "merge_scores",
+        Command::RecordUpload(_) => "record_upload",
     }
 }
 

@@ -24,5 +24,6 @@ pub mod session;
 pub mod staff;
 pub mod staff_session;
 pub mod sweep;
+pub mod uploads;
 
 pub use principal::Principal;

@@ -56,6 +56,31 @@ pub trait ObjectStore: Send + Sync {
     async fn read_prefix(&self, key: &str, max: usize) -> Result<Vec<u8>, StoreError>;
     /// Store exactly these bytes under `key` (an accepted upload, pinned: see `services::photo`).
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+    /// At most `max` bytes of exactly the object version an arrival names, or `None` when that
+    /// version is no longer there (replaced: the newer one brings its own arrival).
+    async fn read_version(&self, key: &str, version: &ObjectVersion, max: usize)
+    -> Result<Option<Vec<u8>>, StoreError>;
+    /// Delete that version (every trace of a rejected or already-pinned upload).
+    async fn delete(&self, key: &str, version: &ObjectVersion) -> Result<(), StoreError>;
+}
+
+/// Which version of an object an arrival is about: S3's version id where the bucket keeps
+/// versions, its ETag otherwise (read with `If-Match`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl ObjectVersion {
+    /// What the judgement records of it.
+    pub fn label(&self) -> String {
+        match (&self.version_id, &self.etag) {
+            (Some(v), _) => format!("version:{v}"),
+            (None, Some(e)) => format!("etag:{e}"),
+            (None, None) => "unversioned".into(),
+        }
+    }
 }
 
 /// The object store of a function that composes none (the sweep: lapsing reads no object). Not
@@ -77,6 +102,12 @@ impl ObjectStore for NoObjects {
         Err(no_objects())
     }
     async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), StoreError> {
+        Err(no_objects())
+    }
+    async fn read_version(&self, _: &str, _: &ObjectVersion, _: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(no_objects())
+    }
+    async fn delete(&self, _: &str, _: &ObjectVersion) -> Result<(), StoreError> {
         Err(no_objects())
     }
 }

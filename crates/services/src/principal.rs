@@ -81,6 +81,8 @@ pub enum Scope {
 pub enum SystemActor {
     Sweep,
     PaymentProvider,
+    /// The upload function, told by the object store that an upload arrived.
+    ObjectStore,
 }
 
 impl Principal {
@@ -105,6 +107,7 @@ impl Principal {
             Principal::StaffToken(t) => Actor::DistrictStaff(t.account.clone()),
             Principal::System(SystemActor::Sweep) => Actor::Scheduler,
             Principal::System(SystemActor::PaymentProvider) => Actor::PaymentProvider,
+            Principal::System(SystemActor::ObjectStore) => Actor::System,
         }
     }
 }
@@ -136,6 +139,7 @@ fn giver(cmd: &Command) -> Giver {
         Command::ApproveDistrict | Command::RejectDistrict { .. } => Giver::Staff(&[Role::District]),
         Command::RecordPayment { .. } | Command::CloseOrder { .. } => Giver::System(SystemActor::PaymentProvider),
         Command::Lapse => Giver::System(SystemActor::Sweep),
+        Command::RecordUpload(_) => Giver::System(SystemActor::ObjectStore),
         // R36: at the site, with the proof in hand.
         Command::MergeScores { .. } => Giver::Staff(&[Role::Site]),
     }

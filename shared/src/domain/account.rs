@@ -66,6 +66,9 @@ pub struct Candidate {
     pub degrees: Vec<DegreeRecord>,
     #[serde(default)]
     pub photo: Option<PhotoRef>,
+    /// The latest judged uploads of a registration photo (R13): what setting the photo accepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<crate::domain::upload::CheckedUpload>,
     /// The bound WeChat mini-program user (R2): reminders go there.
     #[serde(default)]
     pub openid: Option<String>,

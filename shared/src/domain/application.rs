@@ -8,6 +8,7 @@
 
 use super::account::{Candidate, DegreeRecord, PhotoRef};
 use super::history::{Historical, LastYear, historical};
+use super::upload::CheckedUpload;
 use super::values::{
     CategoryCode, DistrictCode, Fen, Phone, PointCode, ProjectCode, SiteCode, SpecialtyCode, YearMonth, date_fmt,
 };
@@ -304,6 +305,10 @@ pub struct Application {
     /// The payable order (R26, R27): one at a time, its amount frozen when it was opened.
     #[serde(default)]
     pub order: Option<Order>,
+    /// The latest judged uploads for this application's photo and proofs (R13, R41): what "use
+    /// this upload" accepts, and the rejections the candidate is shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<CheckedUpload>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -469,6 +474,8 @@ pub enum Command {
         /// year.
         record: Option<Box<LastYear>>,
     },
+    /// R13, R41: the upload function records its judgement on an upload.
+    RecordUpload(CheckedUpload),
 }
 
 /// What happened; the history of an application is the list of these.
@@ -532,6 +539,10 @@ pub enum Event {
     /// R36: last year's record (under a previous ID document) now applies.
     ScoresMerged {
         record: Box<Historical>,
+    },
+    /// R13, R41: the upload function judged an upload for this application.
+    UploadChecked {
+        upload: CheckedUpload,
     },
 }
 
@@ -598,6 +609,7 @@ impl Application {
             lapse_reason: None,
             paid: None,
             order: None,
+            uploads: vec![],
             created_at: now,
             updated_at: now,
             status_since: Some(now),
@@ -687,6 +699,7 @@ impl Application {
                 self.order = None;
             }
             Event::ScoresMerged { record } => self.historical = Some((**record).clone()),
+            Event::UploadChecked { upload } => crate::domain::upload::record(&mut self.uploads, upload.clone()),
             Event::Lapsed { reason } => {
                 self.status = Status::Lapsed;
                 self.verification_code = None;
@@ -1123,6 +1136,14 @@ pub fn decide(app: &Application, cmd: &Command, ctx: &Ctx<'_>) -> Result<Decisio
             }))
         }
         Command::Create { .. } => Err(state("APPLICATION_EXISTS", "已报名该考试项目")),
+        // A judgement is a fact about an object, in any state: whether the upload can be used
+        // is decided when the candidate uses it (ChoosePhoto, AddMaterial). The first stands.
+        Command::RecordUpload(upload) => {
+            if crate::domain::upload::judged(&app.uploads, &upload.key).is_some() {
+                return Err(state("UPLOAD_ALREADY_CHECKED", "该文件已检查"));
+            }
+            Ok(Decision::one(Event::UploadChecked { upload: upload.clone() }))
+        }
         Command::MergeScores { record } => {
             // At the site, before its review: the candidate brings the proof with the form. The
             // state is checked before the record, so an application that can't take a merge

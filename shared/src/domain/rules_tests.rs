@@ -46,6 +46,7 @@ pub fn candidate() -> Candidate {
         phone: Phone::parse("13800000002", "p").unwrap(),
         degrees: vec![degree()],
         photo: Some(PhotoRef { key: "photos/c1/p.jpg".into(), bytes: 50_000, width: 358, height: 441 }),
+        uploads: vec![],
         openid: Some("o1".into()),
         baidu_openid: None,
         created_at: NOW,
