@@ -30,6 +30,9 @@ fn request(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -
     b.body(body).unwrap_or_default()
 }
 
+/// The demo candidates' registration photo: 358×441, 64 KB, drawn with Pillow.
+const DEMO_PHOTO: &[u8] = include_bytes!("../demo-photo.jpg");
+
 async fn call(
     r: &Running,
     method: &str,
@@ -37,7 +40,13 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Result<(u16, Value), Refusal> {
-    let resp = login::handle(&r.deps.accounts, request(method, path, token, body)).await;
+    let req = request(method, path, token, body);
+    // Tickets are the upload function's; everything else the seed does is the login function's.
+    let resp = if path.ends_with("/upload-url") {
+        ::upload::handle(&r.deps.uploads, req).await
+    } else {
+        login::handle(&r.deps.accounts, req).await
+    };
     let status = resp.status().as_u16();
     let v = match resp.body() {
         Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -124,7 +133,9 @@ pub async fn seed(r: &Running) -> Result<(), Refusal> {
         call(r, "POST", "/v1/account/wechat", Some(&token), Some(json!({"code": user.wechat_code}))).await?;
         let (_, ticket) = call(r, "POST", "/v1/account/photo/upload-url", Some(&token), None).await?;
         let key = ticket["key"].as_str().unwrap_or_default().to_string();
-        let jpeg = shared::photo::synthetic_jpeg(358, 441, 60_000);
+        // A real JPEG (a drawn silhouette on 证件照 blue, not a person), so the demo's printed
+        // form shows a picture.
+        let jpeg = DEMO_PHOTO.to_vec();
         let status = crate::upload::upload(&ticket, "image/jpeg", jpeg).await.map_err(|e| {
             tracing::error!(error = %e, "demo photo upload");
             Refusal::internal()

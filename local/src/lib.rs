@@ -78,6 +78,8 @@ pub struct System {
     pub payment: Arc<payment::PaymentFn>,
     /// The application function's service and the printed form's fonts.
     pub application: Arc<application::App>,
+    /// The upload function's service: tickets, and the judgement of each arrived upload.
+    pub uploads: services::uploads::Uploads,
 }
 
 /// The printed form's fonts: `FORM_FONT_DIR` when set, else the repository's own
@@ -135,11 +137,10 @@ impl System {
         Ok(System {
             payment,
             application,
+            uploads: services::uploads::Uploads { apps: apps.clone() },
             accounts: Accounts {
                 table: table.clone(),
-                objects: objects.clone(),
                 clock: clock.clone(),
-                photo: reference.photo().clone(),
                 wechat,
                 baidu: stand_ins.baidu.clone(),
                 face,
@@ -375,7 +376,7 @@ async fn serve(
         Err(e) => return to_hyper(refusal_response(&e)),
     };
     if let (Some(key), Some(objects)) = (path.strip_prefix("/local-uploads/"), &locals.objects) {
-        return to_hyper(local_object(deps, objects, &percent_decode(key), &req));
+        return to_hyper(local_object(deps, objects, &percent_decode(key), &req).await);
     }
     if path == "/healthz" {
         return to_hyper(json_response(200, &json!({"ok": true})));
@@ -399,6 +400,10 @@ async fn serve(
         Ok(Function::Review) => {
             let staff = deps.staff.clone();
             tokio::spawn(async move { review::handle(&staff, req).await }).await
+        }
+        Ok(Function::Upload) => {
+            let uploads = deps.uploads.clone();
+            tokio::spawn(async move { ::upload::handle(&uploads, req).await }).await
         }
         Ok(Function::Payment) => {
             let payment = deps.payment.clone();
@@ -458,7 +463,7 @@ async fn local_admin(
 }
 
 /// What S3 does on AWS: accept a PUT to a signed URL, or serve a GET from one.
-fn local_object(
+async fn local_object(
     deps: &System,
     objects: &LocalObjects,
     key: &str,
@@ -470,9 +475,22 @@ fn local_object(
         lambda_http::http::Method::PUT => {
             let grant = UploadGrant::from_query(req.uri().query().unwrap_or(""));
             let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok());
-            objects
-                .accept_upload(key, &grant, ct, edge::http::body_bytes(req), now)
-                .map(|()| json_response(200, &json!({"key": key})))
+            match objects.accept_upload(key, &grant, ct, edge::http::body_bytes(req), now) {
+                // As S3 notifies the upload function of an arrival under uploads/, the local
+                // store hands it to the same service — before answering, so a local client can
+                // use the upload at once (on AWS it asks again while it is UPLOAD_PENDING).
+                Ok(()) => {
+                    let arrival = services::uploads::Arrival {
+                        key: key.to_string(),
+                        version: services::ports::ObjectVersion::default(),
+                    };
+                    if let Err(e) = deps.uploads.arrived(&arrival).await {
+                        tracing::error!(code = e.code, "the arrived upload could not be judged");
+                    }
+                    Ok(json_response(200, &json!({"key": key})))
+                }
+                Err(e) => Err(e),
+            }
         }
         lambda_http::http::Method::GET => {
             let expires = q("expires").and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -54,6 +54,9 @@ pub struct Provisioned {
     pub table: String,
     pub bucket: String,
     pub queue_url: String,
+    /// Where the bucket announces `ObjectCreated` under `uploads/` (moto delivers S3 notices to
+    /// SQS; on AWS the bucket invokes the upload function directly).
+    pub upload_events_url: String,
 }
 
 impl Provisioned {
@@ -80,7 +83,91 @@ pub async fn provision() -> Provisioned {
     s3_client().await.create_bucket().bucket(&bucket).send().await.expect("create bucket on moto");
     let queue =
         sqs_client().await.create_queue().queue_name(format!("reminders-{suffix}")).send().await.expect("create queue");
-    Provisioned { table, bucket, queue_url: queue.queue_url.expect("queue url") }
+    let events = format!("upload-events-{suffix}");
+    let events_url =
+        sqs_client().await.create_queue().queue_name(&events).send().await.expect("create queue").queue_url;
+    let s3 = s3_client().await;
+    // As the template's bucket: versioned, announcing every object created under uploads/.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning on moto");
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let rule = aws_sdk_s3::types::FilterRule::builder()
+        .name(aws_sdk_s3::types::FilterRuleName::Prefix)
+        .value("uploads/")
+        .build();
+    let filter = aws_sdk_s3::types::NotificationConfigurationFilter::builder()
+        .key(aws_sdk_s3::types::S3KeyFilter::builder().filter_rules(rule).build())
+        .build();
+    let to_queue = aws_sdk_s3::types::QueueConfiguration::builder()
+        .queue_arn(format!("arn:aws:sqs:{region}:123456789012:{events}"))
+        .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
+        .filter(filter)
+        .build()
+        .expect("queue configuration");
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder().queue_configurations(to_queue).build(),
+        )
+        .send()
+        .await
+        .expect("bucket notification on moto");
+    Provisioned {
+        table,
+        bucket,
+        queue_url: queue.queue_url.expect("queue url"),
+        upload_events_url: events_url.expect("queue url"),
+    }
+}
+
+/// Deliver the bucket's upload notices to the upload function's handler, as S3 invokes it on
+/// AWS: each SQS message is one S3 event; a message whose event fails stays for redelivery.
+pub fn deliver_upload_notices(queue_url: String, uploads: services::uploads::Uploads) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let sqs = sqs_client().await;
+        loop {
+            let got = match sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                // Short polls: a long poll holds moto's SQS backend, and every other queue call
+                // (the reminders' pump) would wait behind it.
+                .wait_time_seconds(0)
+                .visibility_timeout(2)
+                .send()
+                .await
+            {
+                Ok(g) => g,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            }
+            for m in messages {
+                let body = m.body.unwrap_or_default();
+                let done = match serde_json::from_str::<upload::S3Event>(&body) {
+                    Ok(event) => upload::handle_objects(&uploads, &event).await.is_ok(),
+                    // Not an event notification (S3 sends a test event when configured).
+                    Err(_) => true,
+                };
+                if done && let Some(h) = m.receipt_handle {
+                    let _ = sqs.delete_message().queue_url(&queue_url).receipt_handle(h).send().await;
+                }
+            }
+        }
+    })
 }
 
 /// A secret on the emulator; returns its ARN.

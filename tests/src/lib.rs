@@ -38,7 +38,17 @@ pub struct TestApp {
     /// Holds the next transaction when armed (races on purpose).
     pub gate: Arc<counting::Gate>,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// On moto: the bucket's upload notices, delivered to the upload function's handler.
+    notices: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(t) = &self.notices {
+            t.abort();
+        }
+    }
 }
 
 /// A person to register: valid GB 11643 numbers with matching sex and birth date.
@@ -84,7 +94,7 @@ pub const WANG: Person = Person {
 pub const PASSWORD: &str = "Exam2025pass";
 
 /// Which backend a test runs the system on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum On {
     /// The embedded default (SQLite file, local disk).
     Sqlite,
@@ -151,8 +161,11 @@ async fn spawn(provisioned: Option<aws::Provisioned>, layer: Option<local_server
         Some(p) => mail::Mail::moto(&p.vars(), &running.deps).await,
     };
     let client = Client::builder(TokioExecutor::new()).build_http();
+    let notices = provisioned
+        .as_ref()
+        .map(|p| aws::deliver_upload_notices(p.upload_events_url.clone(), running.deps.uploads.clone()));
     counts.take();
-    TestApp { base: running.base_url(), running, clock, counts, mail, gate, client, _dir: dir }
+    TestApp { base: running.base_url(), running, clock, counts, mail, gate, client, notices, _dir: dir }
 }
 
 impl TestApp {
@@ -230,7 +243,32 @@ impl TestApp {
             .await
             .expect("upload");
         assert!((200..300).contains(&status), "upload answered {status}");
-        ticket["key"].as_str().expect("key").to_string()
+        let key = ticket["key"].as_str().expect("key").to_string();
+        self.await_judged(&key).await;
+        key
+    }
+
+    /// Wait until the upload function has judged the upload at `key` (at once on the embedded
+    /// store, which hands an arrival over before answering the upload; within a second or two
+    /// on moto, whose notices reach the handler through a queue). Reads the owner item.
+    pub async fn await_judged(&self, key: &str) {
+        use shared::domain::upload::{UploadKey, UploadPurpose};
+        let k = UploadKey::parse(key).expect("an upload key");
+        let owner = match &k.what {
+            UploadPurpose::AccountPhoto => store::keys::candidate(&k.candidate_id),
+            UploadPurpose::Photo { project } | UploadPurpose::Material { project, .. } => {
+                store::keys::application(&k.candidate_id, project.as_str())
+            }
+        };
+        for _ in 0..200 {
+            let item = self.running.deps.table.get(&owner).await.expect("table").expect("owner exists");
+            let uploads = item.get("data").and_then(|d| d.get("uploads")).and_then(|u| u.as_array());
+            if uploads.is_some_and(|u| u.iter().any(|x| x["key"] == key)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the upload at {key} was not judged within 5 s");
     }
 
     /// Bind a WeChat user (required before choosing an exam).

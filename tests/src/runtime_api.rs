@@ -146,6 +146,22 @@ impl Bootstrap {
         (status, said)
     }
 
+    /// One event of any source through the function: its answer, or the error it reported.
+    pub async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let id = format!("req-{}", self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.invoke_as(id, event).await
+    }
+
+    async fn invoke_as(&self, id: String, event: Value) -> Result<Value, String> {
+        let (tx, rx) = oneshot::channel();
+        self.api.waiting.lock().await.insert(id.clone(), tx);
+        self.events.send((id, event.to_string())).expect("runtime API is up");
+        match tokio::time::timeout(Duration::from_secs(20), rx).await {
+            Ok(Ok(a)) => a,
+            _ => Err(format!("{}: no answer within 20 s ({:?})", self.name, self.api.init_error.lock().await)),
+        }
+    }
+
     /// One API Gateway request through the function; returns `(status, JSON body or Null)`.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let id = format!("req-{}", self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -168,14 +184,7 @@ impl Bootstrap {
             },
             "body": body.map(|b| b.to_string()), "isBase64Encoded": false
         });
-        let (tx, rx) = oneshot::channel();
-        self.api.waiting.lock().await.insert(id.clone(), tx);
-        self.events.send((id, event.to_string())).expect("runtime API is up");
-        let answer = match tokio::time::timeout(Duration::from_secs(20), rx).await {
-            Ok(Ok(a)) => a,
-            _ => Err(format!("{}: no answer within 20 s ({:?})", self.name, self.api.init_error.lock().await)),
-        };
-        let resp = answer.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let resp = self.invoke_as(id, event).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp["statusCode"].as_u64().unwrap_or(0) as u16;
         let body = resp["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
         (status, body)

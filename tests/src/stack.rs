@@ -74,6 +74,8 @@ impl Stack {
             let value = match v.as_str() {
                 "!Ref Table" => self.aws.table.clone(),
                 "!Ref UploadBucket" => self.aws.bucket.clone(),
+                // Named rather than referenced where the bucket's notification refers back.
+                "!Sub exam-${Stage}-uploads-${AWS::AccountId}" => self.aws.bucket.clone(),
                 "!Ref ReminderQueue" => self.aws.queue_url.clone(),
                 "!Ref IdPepperSecret" => self.pepper_arn.clone(),
                 "!Ref WechatAppSecret" => self.wechat_secret_arn.clone(),

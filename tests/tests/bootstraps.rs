@@ -8,7 +8,7 @@
 
 use e2e::runtime_api::Bootstrap;
 use e2e::stack::Stack;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 
 /// Where the release bootstraps are. Fails — never skips — when unset.
@@ -53,6 +53,22 @@ async fn the_release_bootstraps_serve_a_new_candidate_from_the_templates_environ
     let (s, v) = login.call("POST", "/v1/sessions/face", None, Some(json!({"attempt": t["attempt"]}))).await;
     assert_eq!(s, 200, "{v}");
 
+    // The upload function (one binary, two event sources): a ticket over HTTP, the upload to
+    // S3, then S3's notice of it; the login function then sets the judged photo.
+    let upload = Bootstrap::start("upload", &bootstrap("upload"), &stack.env("UploadFunction")).await;
+    let (s, ticket) = upload.call("POST", "/v1/account/photo/upload-url", Some(&token), None).await;
+    assert_eq!((s, ticket["method"].as_str()), (200, Some("POST")), "{ticket}");
+    let jpeg = shared::photo::synthetic_jpeg(358, 441, 60_000);
+    assert!(local_server::upload::upload(&ticket, "image/jpeg", jpeg).await.unwrap() < 300);
+    let key = ticket["key"].as_str().unwrap();
+    let (s, v) = login.call("PUT", "/v1/account/photo", Some(&token), Some(json!({"key": key}))).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("UPLOAD_PENDING")), "not judged before S3's notice: {v}");
+    let notice = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Post",
+        "s3": {"bucket": {"name": stack.aws.bucket}, "object": {"key": key, "size": 60_000}}}]});
+    assert_eq!(upload.invoke(notice).await, Ok(Value::Null));
+    let (s, v) = login.call("PUT", "/v1/account/photo", Some(&token), Some(json!({"key": key}))).await;
+    assert_eq!(s, 200, "{v}");
+
     // The application function reads the session the login function wrote.
     let (s, v) = application.call("GET", "/v1/projects", None, None).await;
     assert_eq!(s, 200, "{v}");
@@ -86,8 +102,10 @@ async fn a_release_bootstrap_without_its_configuration_fails_its_cold_start_nami
     for (function, binary, var) in [
         ("LoginFunction", "login", "WECHAT_APP_SECRET_ARN"),
         ("ApplicationFunction", "application", "TABLE_NAME"),
+        ("ApplicationFunction", "application", "FORM_FONT_DIR"),
         ("ReviewFunction", "review", "BUCKET_NAME"),
         ("PaymentFunction", "payment", "WECHATPAY_SECRET_ARN"),
+        ("UploadFunction", "upload", "BUCKET_NAME"),
     ] {
         let mut env = stack.env(function);
         env.remove(var);

@@ -39,6 +39,9 @@ fn answer(resp: lambda_http::Response<Body>) -> (u16, Value) {
 struct Functions {
     login: services::accounts::Accounts,
     application: application::App,
+    upload: services::uploads::Uploads,
+    /// The bucket's notices delivered to the upload function, as S3 invokes it.
+    notices: tokio::task::JoinHandle<()>,
     review: services::staff::StaffService,
 }
 
@@ -49,8 +52,10 @@ impl Functions {
         let login = login::compose::build(&Env::Map(stack.env("LoginFunction")), clock.clone()).await.unwrap();
         let application =
             application::compose::build(&Env::Map(stack.env("ApplicationFunction")), clock.clone()).await.unwrap();
+        let upload = upload::compose::build(&Env::Map(stack.env("UploadFunction")), clock.clone()).await.unwrap();
+        let notices = e2e::aws::deliver_upload_notices(stack.aws.upload_events_url.clone(), upload.clone());
         let review = review::compose::build(&Env::Map(stack.env("ReviewFunction")), clock).await.unwrap();
-        Functions { login, application, review }
+        Functions { login, application, upload, notices, review }
     }
 
     async fn staff(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -73,6 +78,16 @@ impl Functions {
     async fn app(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         answer(application::handle(&self.application, request(method, path, token, body)).await)
     }
+
+    async fn upload(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        answer(upload::handle(&self.upload, request(method, path, token, body)).await)
+    }
+}
+
+impl Drop for Functions {
+    fn drop(&mut self) {
+        self.notices.abort();
+    }
 }
 
 fn registration() -> Value {
@@ -83,7 +98,7 @@ fn registration() -> Value {
 }
 
 async fn upload(f: &Functions, token: &str, path: &str) -> String {
-    let (s, ticket) = f.app("POST", path, Some(token), None).await;
+    let (s, ticket) = f.upload("POST", path, Some(token), None).await;
     assert_eq!(s, 200, "{ticket}");
     assert_eq!(ticket["method"], "POST", "S3 takes a signed POST policy: {ticket}");
     let status = local_server::upload::upload(&ticket, "image/jpeg", shared::photo::synthetic_jpeg(358, 441, 60_000))
@@ -138,7 +153,17 @@ async fn a_new_candidate_registers_binds_wechat_creates_fills_and_submits_on_the
         assert_eq!(s, 200, "{page}: {v}");
     }
     let key = upload(&f, &token, &format!("{p}/photo/upload-url")).await;
-    let (s, v) = f.app("PUT", &format!("{p}/photo"), t, Some(json!({"source": "replacement", "key": key}))).await;
+    // The upload function judges it when S3's notice arrives; until then: UPLOAD_PENDING.
+    let body = json!({"source": "replacement", "key": key});
+    let mut answer = f.app("PUT", &format!("{p}/photo"), t, Some(body.clone())).await;
+    for _ in 0..100 {
+        if answer.1["code"] != "UPLOAD_PENDING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        answer = f.app("PUT", &format!("{p}/photo"), t, Some(body.clone())).await;
+    }
+    let (s, v) = answer;
     assert_eq!(s, 200, "{v}");
     let (s, v) = f.app("POST", &format!("{p}/submit"), t, None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("submitted")), "{v}");
@@ -297,7 +322,6 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
     let clock = Arc::new(ManualClock::new(e2e::NOW));
     for (function, var) in [
         ("LoginFunction", "TABLE_NAME"),
-        ("LoginFunction", "BUCKET_NAME"),
         ("LoginFunction", "ID_PEPPER_SECRET_ARN"),
         ("LoginFunction", "WECHAT_APP_ID"),
         ("LoginFunction", "WECHAT_APP_SECRET_ARN"),
@@ -306,6 +330,9 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
         ("LoginFunction", "AWS_REGION"),
         ("ApplicationFunction", "TABLE_NAME"),
         ("ApplicationFunction", "BUCKET_NAME"),
+        ("ApplicationFunction", "FORM_FONT_DIR"),
+        ("UploadFunction", "TABLE_NAME"),
+        ("UploadFunction", "BUCKET_NAME"),
         ("ReviewFunction", "TABLE_NAME"),
         ("ReviewFunction", "BUCKET_NAME"),
         ("ReviewFunction", "ID_PEPPER_SECRET_ARN"),
@@ -316,6 +343,9 @@ async fn a_missing_or_malformed_variable_stops_the_cold_start_naming_it() {
             "LoginFunction" => login::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
             "ReviewFunction" => {
                 review::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string())
+            }
+            "UploadFunction" => {
+                upload::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string())
             }
             _ => application::compose::build(&Env::Map(env), clock.clone()).await.err().map(|e| e.to_string()),
         };

@@ -15,6 +15,7 @@ use std::sync::Arc;
 struct Harness {
     accounts: services::accounts::Accounts,
     apps: Arc<application::App>,
+    uploads: services::uploads::Uploads,
     staff: services::staff::StaffService,
     payment: Arc<payment::PaymentFn>,
     embedded: Embedded,
@@ -32,7 +33,7 @@ impl Harness {
         let embedded = Embedded::in_memory(dir.path()).unwrap();
         let system = local_server::System::embedded(&embedded, Arc::new(ManualClock::new(e2e::NOW))).unwrap();
         let (accounts, apps, staff, payment) = (system.accounts, system.application, system.staff, system.payment);
-        Harness { accounts, apps, staff, payment, embedded, token: None, _dir: dir }
+        Harness { accounts, apps, uploads: system.uploads, staff, payment, embedded, token: None, _dir: dir }
     }
 
     async fn send(&self, function: Function, req: Request) -> (u16, Value) {
@@ -41,6 +42,7 @@ impl Harness {
             Function::Application => application::handle(&self.apps, req).await,
             Function::Review => review::handle(&self.staff, req).await,
             Function::Payment => payment::handle(&self.payment, req).await,
+            Function::Upload => upload::handle(&self.uploads, req).await,
         };
         let v = match resp.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -92,8 +94,17 @@ impl Harness {
         v
     }
 
-    /// Upload a JPEG through a ticket, as the mini-program would PUT to the signed URL.
-    fn upload(&self, ticket: &Value, bytes: Vec<u8>) -> String {
+    /// Upload a JPEG through a ticket, as the mini-program would PUT to the signed URL, and let
+    /// the upload function judge it (the local store's arrival notice).
+    async fn upload(&self, ticket: &Value, bytes: Vec<u8>) -> String {
+        let key = self.store(ticket, bytes);
+        let arrival = services::uploads::Arrival { key: key.clone(), version: Default::default() };
+        self.uploads.arrived(&arrival).await.unwrap();
+        key
+    }
+
+    /// Only store the bytes (no arrival notice: the test replays S3's).
+    fn store(&self, ticket: &Value, bytes: Vec<u8>) -> String {
         let key = ticket["key"].as_str().unwrap();
         let url = ticket["url"].as_str().unwrap();
         let grant = UploadGrant::from_query(url.split_once('?').unwrap().1);
@@ -114,10 +125,13 @@ fn every_route_has_an_event_and_every_event_names_its_route() {
         let (resolved, _) = resolve(r.method, &segs).unwrap();
         assert_eq!(resolved.id, r.id, "{} resolves to another route", r.event);
     }
-    for function in [Function::Login, Function::Application, Function::Review, Function::Payment] {
+    for function in [Function::Login, Function::Application, Function::Review, Function::Payment, Function::Upload] {
         let dir = event_path(function, "");
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
+            if function == Function::Upload && name == "s3-object-created.json" {
+                continue; // S3's notice, not a route: replayed in the journey below.
+            }
             assert!(ROUTES.iter().any(|r| r.event == name && r.function == function), "stray event {name}");
         }
     }
@@ -143,7 +157,7 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("edit-degree.json", None, 200, None).await;
     let ticket = h.replay("account-photo-upload-url.json", None, 200, None).await;
     h.replay("set-account-photo.json", None, 403, Some("NOT_YOUR_UPLOAD")).await;
-    let key = h.upload(&ticket, shared::photo::synthetic_jpeg(358, 441, 60_000));
+    let key = h.upload(&ticket, shared::photo::synthetic_jpeg(358, 441, 60_000)).await;
     h.replay("set-account-photo.json", Some(("key", &key)), 200, None).await;
     for f in [
         "list-projects.json",
@@ -162,7 +176,24 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("save-page.json", None, 409, Some("AGREEMENT_REQUIRED")).await;
     h.replay("agree.json", None, 200, None).await;
     h.replay("save-page.json", None, 200, None).await;
-    h.replay("application-photo-upload-url.json", None, 200, None).await;
+    let ticket = h.replay("application-photo-upload-url.json", None, 200, None).await;
+    // S3's notice of the upload, replayed from its event file with the ticket's key: judged
+    // once; the same notice again (S3 delivers at least once) changes nothing.
+    let key = h.store(&ticket, shared::photo::synthetic_jpeg(358, 441, 60_000));
+    let text = std::fs::read_to_string(event_path(Function::Upload, "s3-object-created.json")).unwrap();
+    let cid = h.token.as_deref().unwrap().split('.').next().unwrap();
+    let placeholder = "uploads/REPLACE-CANDIDATE/2025-health/photo-0123456789abcdef.jpg";
+    assert!(text.contains(placeholder));
+    let text = text.replace(placeholder, &key);
+    assert!(key.starts_with(&format!("uploads/{cid}/")));
+    let upload::Incoming::Objects(event) = upload::Incoming::parse(serde_json::from_str(&text).unwrap()).unwrap()
+    else {
+        panic!("an S3 event")
+    };
+    let judged = upload::handle_objects(&h.uploads, &event).await.unwrap();
+    assert_eq!(judged, vec![services::uploads::Judged::Accepted]);
+    let again = upload::handle_objects(&h.uploads, &event).await.unwrap();
+    assert_eq!(again, vec![services::uploads::Judged::AlreadyJudged]);
     h.replay("choose-photo.json", None, 409, Some("PAGES_INCOMPLETE")).await;
     // 河南 confirms at the site: no proofs to upload, so no ticket (R41).
     h.replay("material-upload-url.json", None, 409, Some("NO_ONLINE_CONFIRMATION")).await;
@@ -171,6 +202,7 @@ async fn every_event_replays_through_its_handler_in_journey_order() {
     h.replay("submit.json", None, 409, Some("PAGES_INCOMPLETE")).await;
     h.replay("withdraw.json", None, 409, Some("NOT_SUBMITTED")).await;
     h.replay("get-form.json", None, 409, Some("NOT_SUBMITTED")).await;
+    h.replay("get-form-pdf.json", None, 409, Some("NOT_SUBMITTED")).await;
     // Nothing to pay before district approval (R26).
     h.replay("get-payment.json", None, 409, Some("NOT_AWAITING_PAYMENT")).await;
     h.replay("start-payment.json", None, 409, Some("NOT_AWAITING_PAYMENT")).await;
@@ -318,6 +350,7 @@ fn the_template_deploys_every_function_and_routes_every_path() {
             Function::Application => "ApplicationFunction",
             Function::Review => "ReviewFunction",
             Function::Payment => "PaymentFunction",
+            Function::Upload => "UploadFunction",
         };
         assert_eq!(resource_of(i), Some(function), "{} {} routes to the wrong function", r.method, r.path);
     }

@@ -71,6 +71,7 @@ async fn submitted_with_turned_photo(app: &TestApp) -> (String, String) {
     let bytes = std::fs::read(fixtures.path().join("portrait-rotated.jpg")).unwrap();
     let (_, ticket) = app.call("POST", &format!("{P}/photo/upload-url"), Some(&token), None).await;
     assert!(local_server::upload::upload(&ticket, "image/jpeg", bytes).await.unwrap() < 300);
+    app.await_judged(ticket["key"].as_str().unwrap()).await;
     let body = json!({"source": "replacement", "key": ticket["key"]});
     let (s, v) = e2e::steps::use_upload(app, &token, &format!("{P}/photo"), body).await;
     assert_eq!(s, 200, "{v}");

@@ -604,6 +604,7 @@ async fn an_accepted_upload_cannot_be_swapped_afterwards(app: TestApp) {
     assert!(key.starts_with("uploads/"), "tickets point at the short-lived prefix: {key}");
     let checked = shared::photo::synthetic_jpeg(413, 626, 60_000);
     assert!(local_server::upload::upload(&ticket, "image/jpeg", checked.clone()).await.unwrap() < 300);
+    app.await_judged(&key).await;
     let (s, v) =
         app.call("PUT", &format!("{P}/photo"), Some(&token), Some(json!({"source": "replacement", "key": key}))).await;
     assert_eq!(s, 200, "{v}");
@@ -643,6 +644,16 @@ async fn r13_the_photo_check_reads_real_encoders_files_whole(app: TestApp) {
         assert!(bytes.len() > 46_081, "{file} is above the size floor: the check, not the size, decides");
         let (_, ticket) = app.call("POST", &format!("{P}/photo/upload-url"), Some(&token), None).await;
         assert!(local_server::upload::upload(&ticket, "image/jpeg", bytes).await.unwrap() < 300, "{file}");
+        let key = ticket["key"].as_str().unwrap();
+        app.await_judged(key).await;
+        // The judgement is in the application view, with the reason when refused.
+        let (_, view) = app.call("GET", P, Some(&token), None).await;
+        let seen = view["uploads"].as_array().unwrap().iter().find(|u| u["key"] == key).cloned().unwrap();
+        let expected = if status == 200 { "accepted" } else { "rejected" };
+        assert_eq!(seen["status"], expected, "{file}: {seen}");
+        if status != 200 {
+            assert_eq!((seen["code"].as_str(), seen["message"].is_string()), (Some(code), true), "{file}: {seen}");
+        }
         let body = json!({"source": "replacement", "key": ticket["key"]});
         let (s, v) = app.call("PUT", &format!("{P}/photo"), Some(&token), Some(body)).await;
         assert_eq!((s, if s == 200 { "" } else { code_of(&v) }), (status, code), "{file}: {v}");

@@ -2,13 +2,13 @@
 //! (moto). moto does not verify S3 signatures or POST policies (FACTS.md), so the upload here
 //! proves the form is accepted and stored, not that S3 would refuse a bad one: the policy
 //! document and its signature are tested in `aws_adapters::s3`, and what protects us on any
-//! backend is the check after upload (`photo::check_photo`), tested last here.
+//! backend is the check after upload (the upload function: `services::uploads`).
 
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{On, spawn_app_on};
-use services::ports::{Queue, QueueMessage, UploadPolicy};
+use services::ports::{ObjectVersion, Queue, QueueMessage, UploadPolicy};
 use std::collections::BTreeMap;
 
 async fn objects_round_trip(on: On) {
@@ -30,18 +30,21 @@ async fn objects_round_trip(on: On) {
     let url = objects.download_url(&key, 300, e2e::NOW).await.unwrap();
     let (status, _) = app.raw("GET", &url, &[], vec![]).await;
     assert_eq!(status, 200, "{on:?}: {url}");
-    // After upload, the photo check reads what was really stored.
-    let spec = &app.running.deps.reference.photo();
-    let small_key = format!("uploads/{cid}/small.jpg");
-    let t = serde_json::to_value(objects.upload_url(&small_key, &policy, e2e::NOW).await.unwrap()).unwrap();
-    local_server::upload::upload(&t, "image/jpeg", shared::photo::synthetic_jpeg(100, 100, 50_000)).await.unwrap();
-    let e = services::photo::accept_photo(objects.as_ref(), &small_key, &cid, spec).await.unwrap_err();
-    assert_eq!(e.code, "PHOTO_TOO_SMALL");
-    let ok = services::photo::accept_photo(objects.as_ref(), &key, &cid, spec).await.unwrap();
-    assert_eq!((ok.width, ok.height), (400, 600));
-    // Accepted means pinned: the checked bytes, copied out of the upload prefix (put works).
-    assert!(ok.key.starts_with(&format!("photos/{cid}/")), "{}", ok.key);
-    assert_eq!(objects.read_prefix(&ok.key, 1 << 20).await.unwrap(), jpeg);
+    // The upload function reads the version an arrival names, pins with put, and deletes.
+    let any = ObjectVersion::default();
+    assert_eq!(objects.read_version(&key, &any, 1 << 20).await.unwrap().as_deref(), Some(jpeg.as_slice()));
+    assert_eq!(objects.read_version(&key, &any, 4).await.unwrap().as_deref(), Some(&jpeg[..4]), "bounded read");
+    if on == On::Moto {
+        // A notice names the object by ETag: a replaced object (another ETag) reads as gone.
+        let stale = ObjectVersion { version_id: None, etag: Some("0123456789abcdef0123456789abcdef".into()) };
+        assert_eq!(objects.read_version(&key, &stale, 10).await.unwrap(), None, "If-Match on a replaced object");
+    }
+    let pinned = format!("photos/{cid}/pinned.jpg");
+    objects.put(&pinned, jpeg.clone(), "image/jpeg").await.unwrap();
+    assert_eq!(objects.read_prefix(&pinned, 1 << 20).await.unwrap(), jpeg);
+    objects.delete(&key, &any).await.unwrap();
+    assert_eq!(objects.read_version(&key, &any, 10).await.unwrap(), None, "gone once deleted");
+    objects.delete(&key, &any).await.unwrap();
 }
 
 #[tokio::test]

@@ -23,6 +23,9 @@ pub enum Function {
     Review,
     /// Online payment: the quote, the order, WeChat Pay's notifications (R26–R31).
     Payment,
+    /// Upload tickets for photos and proofs (R13, R41); the same function judges each upload
+    /// when the object store announces it.
+    Upload,
 }
 
 impl Function {
@@ -32,6 +35,7 @@ impl Function {
             Function::Application => "application",
             Function::Review => "review",
             Function::Payment => "payment",
+            Function::Upload => "upload",
         }
     }
 }
@@ -263,7 +267,7 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(
         AccountPhotoUploadUrl,
-        Login,
+        Upload,
         "POST",
         "/v1/account/photo/upload-url",
         "获取注册照片上传地址",
@@ -443,7 +447,7 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(
         ApplicationPhotoUploadUrl,
-        Application,
+        Upload,
         "POST",
         "/v1/applications/{project}/photo/upload-url",
         "获取考试照片上传地址 (R13)",
@@ -467,7 +471,7 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(
         MaterialUploadUrl,
-        Application,
+        Upload,
         "POST",
         "/v1/applications/{project}/materials/{kind}/upload-url",
         "获取证明材料上传地址 (R41)",
@@ -841,6 +845,7 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<shared::reference::Notice>(&mut s);
     add::<CreateApplication>(&mut s);
     add::<ApplicationView>(&mut s);
+    add::<crate::wire::UploadView>(&mut s);
     add::<AgreeRequest>(&mut s);
     add::<SitePageInput>(&mut s);
     add::<BasicPageInput>(&mut s);

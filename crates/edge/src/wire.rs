@@ -529,8 +529,38 @@ pub struct ApplicationView {
     /// The payment recorded (R30): amount, WeChat Pay's transaction id, when, which order.
     pub paid: Option<shared::domain::application::Payment>,
     pub schedule: Schedule,
+    /// The latest judged uploads of this application (R13, R41): each accepted, or rejected
+    /// with the code and reason — how the candidate learns an upload was refused.
+    pub uploads: Vec<UploadView>,
     /// Non-blocking notices from the last change (R7).
     pub warnings: Vec<Warning>,
+}
+
+/// One judged upload, as the candidate sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    /// The key its ticket named (what "use this upload" refers to).
+    pub key: String,
+    /// `accepted` or `rejected`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: time::OffsetDateTime,
+}
+
+impl UploadView {
+    pub fn of(u: &shared::domain::upload::CheckedUpload) -> Self {
+        use shared::domain::upload::UploadOutcome;
+        let (status, code, message) = match &u.outcome {
+            UploadOutcome::Accepted { .. } => ("accepted", None, None),
+            UploadOutcome::Rejected { code, message } => ("rejected", Some(code.clone()), Some(message.clone())),
+        };
+        UploadView { key: u.key.clone(), status, code, message, at: u.at }
+    }
 }
 
 /// The pages as the application view shows them: as saved, but the contact phone masked (PIPL:
@@ -648,6 +678,7 @@ impl ApplicationView {
             amount_due: app.amount_due(project),
             paid: app.paid.clone(),
             schedule: project.schedule(&app.district).clone(),
+            uploads: app.uploads.iter().rev().map(UploadView::of).collect(),
             warnings,
         }
     }

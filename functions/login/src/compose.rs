@@ -1,16 +1,14 @@
-//! The `login` function's composition root: exactly the adapters it uses — DynamoDB, S3 (photo
-//! tickets and checks), Secrets Manager (the ID pepper, the WeChat AppSecret and the Baidu App
+//! The `login` function's composition root: exactly the adapters it uses — DynamoDB, Secrets
+//! Manager (the ID pepper, the WeChat AppSecret and the Baidu App
 //! Secret, fetched from cold start on), the WeChat server APIs (login and face verification) and
 //! Baidu's smart-program login — built from the variables
 //! `infra/template.yaml` sets. A missing or malformed one stops the cold start, naming it.
 
 use aws_adapters::Aws;
 use aws_adapters::dynamo::DynamoTable;
-use aws_adapters::s3::S3Objects;
 use services::accounts::Accounts;
 use services::config::{ConfigError, Env};
 use services::ports::{Clock, SystemClock};
-use shared::reference::PhotoSpec;
 use std::sync::Arc;
 
 /// Build the function's service from `env`, on the wall clock.
@@ -39,12 +37,9 @@ pub async fn build(env: &Env, clock: Arc<dyn Clock>) -> Result<Accounts, ConfigE
     let wechat = Arc::new(wechat::Wechat::new(wechat::Settings::from_env(env, app_secret)?));
     let baidu = Arc::new(wechat::baidu::Baidu::new(wechat::baidu::Settings::from_env(env, baidu_secret)?));
     let table = Arc::new(DynamoTable::from_env(&aws, env).await?);
-    let objects = Arc::new(S3Objects::from_env(&aws, env)?);
     Ok(Accounts {
         table,
-        objects,
         clock,
-        photo: PhotoSpec::load_default()?,
         wechat: wechat.clone(),
         baidu,
         face: wechat,

@@ -101,7 +101,6 @@ async fn route(a: &Accounts, req: &Request) -> Result<HttpResponse, Refusal> {
             let (c, created) = a.edit_degree(&bearer(req)?, id, |id| b.into_record(id)).await?;
             Ok(json_response(if created { 201 } else { 200 }, &AccountView::of(&c)))
         }
-        RouteId::AccountPhotoUploadUrl => Ok(json_response(200, &a.photo_ticket(&bearer(req)?).await?)),
         RouteId::SetAccountPhoto => {
             let b: UploadedObject = parse_body(req)?;
             Ok(json_response(200, &AccountView::of(&a.set_photo(&bearer(req)?, &b.key).await?)))
