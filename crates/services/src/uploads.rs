@@ -84,18 +84,14 @@ impl Uploads {
             };
             match result {
                 Err(e) if e.code == Refusal::concurrent().code => continue,
-                Ok(j @ (Judged::AlreadyJudged | Judged::Ignored)) => {
-                    // Nothing of this object will be used: an accepted one was pinned.
-                    self.apps.objects.delete(&a.key, &a.version).await?;
-                    return Ok(j);
-                }
+                Err(e) => return Err(e),
                 Ok(Judged::Gone) => return Ok(Judged::Gone),
                 Ok(j) => {
-                    // Recorded: the upload object has served its purpose either way.
+                    // Judged now or before, or ownerless: nothing of this object will be read
+                    // again (an accepted one was pinned).
                     self.apps.objects.delete(&a.key, &a.version).await?;
                     return Ok(j);
                 }
-                Err(e) => return Err(e),
             }
         }
         Err(Refusal::concurrent())

@@ -12,7 +12,7 @@ use shared::error::Refusal;
 use shared::reference::{Level, PracticeCategory};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 /// The shipped fonts, in the order each character is looked up: WenQuanYi Micro Hei (GB2312 and
 /// far beyond, Latin), then Droid Sans Fallback Full for what it lacks (CJK Extension A, e.g. 䶮).
@@ -59,14 +59,9 @@ impl FormFonts {
     }
 }
 
-/// Beijing time, as printed on the form.
-const BEIJING: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
-    Ok(o) => o,
-    Err(_) => UtcOffset::UTC,
-};
-
+/// Beijing time, as printed on the form (ISO-like digits; reminders spell it 年月日).
 fn beijing(t: OffsetDateTime) -> String {
-    let t = t.to_offset(BEIJING);
+    let t = t.to_offset(time::macros::offset!(+8));
     format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
 }
 
