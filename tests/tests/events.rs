@@ -271,6 +271,7 @@ async fn every_staff_event_replays_through_the_review_handler() {
     h.replay("staff-find-by-code.json", None, 404, Some("CODE_NOT_FOUND")).await;
     h.replay("staff-confirm-by-code.json", None, 404, Some("CODE_NOT_FOUND")).await;
     h.replay("staff-get-application.json", None, 404, Some("NO_APPLICATION")).await;
+    h.replay("staff-history.json", None, 404, Some("NO_APPLICATION")).await;
     h.replay("staff-decide.json", None, 404, Some("NO_APPLICATION")).await;
     h.replay("staff-score-merge.json", None, 404, Some("NO_APPLICATION")).await;
     // A clerk manages no one and reads no audit trail.

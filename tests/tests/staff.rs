@@ -144,6 +144,32 @@ async fn r24_a_site_rejection_ends_the_application_with_its_reason_shown(app: Te
         (Some("rejected"), Some("学历证书与报名信息不一致")),
         "R24: the candidate sees the result and its reason"
     );
+    // The clerk's history of it: who did what, with the reason, oldest first; and the read is
+    // in the audit trail like a view.
+    let (s, h) = get(&app, &clerk, &format!("/v1/staff/applications/{cid}/2025-health/history")).await;
+    assert_eq!(s, 200, "{h}");
+    let steps: Vec<(&str, &str, Option<&str>)> = h["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["event"].as_str().unwrap(), e["staff"].as_str()))
+        .collect();
+    let tail = &steps[steps.len() - 3..];
+    assert_eq!(
+        tail,
+        [
+            ("candidate", "submitted", None),
+            ("site", "confirmed", Some("site_4101")),
+            ("site", "site_rejected", Some("site_4101"))
+        ],
+        "{h}"
+    );
+    assert_eq!(h["entries"].as_array().unwrap().last().unwrap()["reason"], "学历证书与报名信息不一致");
+    let text = h.to_string();
+    assert!(
+        !text.contains(ZHANG.id_number) && !text.contains("13912345678"),
+        "no page contents in the history: {text}"
+    );
 }
 
 async fn r41_r42_a_point_returns_materials_and_passes_them_after_the_reupload(app: TestApp) {
@@ -320,9 +346,14 @@ async fn bola_every_staff_route_by_every_role_inside_and_outside_its_scope(app: 
         if !inside {
             assert_eq!(code_of(&v), "NO_APPLICATION", "{name}: no existence oracle");
         }
-        // Finding it by its code: the same.
+        // Finding it by its code, and reading its history: the same.
         let (s, v) = get(&app, token, &format!("{Q}/codes/{code}")).await;
         assert_eq!(s, want, "{name} find by code: {v}");
+        let (s, v) = get(&app, token, &format!("{app_path}/history")).await;
+        assert_eq!(s, want, "{name} history: {v}");
+        if !inside {
+            assert_eq!(code_of(&v), "NO_APPLICATION", "{name} history: no existence oracle");
+        }
         // Every decision.
         for decision in [
             "approve_confirmation",

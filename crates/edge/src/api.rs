@@ -96,6 +96,7 @@ pub enum RouteId {
     StaffEnrol,
     StaffAudit,
     StaffScoreMerge,
+    StaffHistory,
 }
 
 #[derive(Debug)]
@@ -747,6 +748,18 @@ pub const ROUTES: &[Route] = &[
         "staff-score-merge.json"
     ),
     route!(
+        StaffHistory,
+        Review,
+        "GET",
+        "/v1/staff/applications/{candidate}/{project}/history",
+        "报名的办理记录:何时、何人、何事及不通过的原因 (记入审计)",
+        auth = true,
+        None,
+        Some("HistoryView"),
+        200,
+        "staff-history.json"
+    ),
+    route!(
         StaffAudit,
         Review,
         "GET",
@@ -873,6 +886,9 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<crate::staff::StaffEnrolRequest>(&mut s);
     add::<crate::staff::AuditPageView>(&mut s);
     add::<crate::staff::AuditRecordView>(&mut s);
+    add::<crate::staff::HistoryView>(&mut s);
+    add::<crate::staff::HistoryEntryView>(&mut s);
+    add::<crate::staff::HistoryActor>(&mut s);
     // The page body depends on `{page}`: one of the six page inputs.
     let page_input = openapi::OneOfBuilder::new()
         .item(Ref::from_schema_name("SitePageInput"))

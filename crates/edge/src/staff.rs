@@ -305,6 +305,65 @@ pub struct AuditRecordView {
     pub at: time::OffsetDateTime,
 }
 
+/// Who acted in a history entry.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryActor {
+    Candidate,
+    Point,
+    Site,
+    District,
+    Payment,
+    Scheduler,
+    System,
+}
+
+/// One step of an application's history: when, who, what, and a refusal's reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntryView {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: time::OffsetDateTime,
+    pub actor: HistoryActor,
+    /// The staff account that acted (staff actors only).
+    pub staff: Option<String>,
+    /// The event's name, e.g. `submitted`, `confirmed`, `site_rejected`, `district_approved`.
+    #[schema(pattern = "^[a-z_]+$")]
+    pub event: String,
+    /// The reason of a refusal (R24, R25, R42), or why the application lapsed.
+    pub reason: Option<String>,
+}
+
+/// An application's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryView {
+    pub entries: Vec<HistoryEntryView>,
+}
+
+impl HistoryView {
+    pub fn of(entries: Vec<services::staff::HistoryEntry>) -> HistoryView {
+        let entries = entries
+            .into_iter()
+            .map(|e| HistoryEntryView {
+                at: e.at,
+                actor: match e.actor {
+                    "candidate" => HistoryActor::Candidate,
+                    "point" => HistoryActor::Point,
+                    "site" => HistoryActor::Site,
+                    "district" => HistoryActor::District,
+                    "payment" => HistoryActor::Payment,
+                    "scheduler" => HistoryActor::Scheduler,
+                    _ => HistoryActor::System,
+                },
+                staff: e.staff,
+                event: e.event,
+                reason: e.reason,
+            })
+            .collect();
+        HistoryView { entries }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPageView {
     pub records: Vec<AuditRecordView>,

@@ -9,9 +9,9 @@ pub mod compose;
 use edge::api::{Function, Params, RouteId, resolve};
 use edge::http::{HttpResponse, json_response, no_content, no_route, parse_body, query_param, segments, staff_bearer};
 use edge::staff::{
-    AuditPageView, AuditRecordView, DecisionKind, DecisionRequest, EnrolmentView, InvitationView, MaterialLink,
-    NewStaffRequest, QueueCountView, QueueEntryView, QueuePageView, ScoreMergeRequest, StaffApplicationView,
-    StaffEnrolRequest, StaffLoginRequest, StaffSessionView, StaffView,
+    AuditPageView, AuditRecordView, DecisionKind, DecisionRequest, EnrolmentView, HistoryView, InvitationView,
+    MaterialLink, NewStaffRequest, QueueCountView, QueueEntryView, QueuePageView, ScoreMergeRequest,
+    StaffApplicationView, StaffEnrolRequest, StaffLoginRequest, StaffSessionView, StaffView,
 };
 use lambda_http::Request;
 use services::applications::Target;
@@ -155,6 +155,10 @@ async fn route(staff: &StaffService, req: &Request) -> Result<HttpResponse, Refu
             let target = target(staff, &p)?;
             let loaded = staff.apps.read(&services::Principal::StaffToken(token()?), &target).await?;
             view(staff, &loaded.app()?.value, &loaded.candidate.value).await
+        }
+        RouteId::StaffHistory => {
+            let target = target(staff, &p)?;
+            Ok(json_response(200, &HistoryView::of(staff.history(&token()?, &target).await?)))
         }
         RouteId::StaffDecide => {
             let target = target(staff, &p)?;
