@@ -104,6 +104,7 @@ async fn r22_r18_r24_r25_a_site_confirms_by_the_live_code_and_both_stages_review
     app.counts.take();
     let (s, v) = decide(&app, &clerk, &cid, "approve_site", None).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("site_approved")), "{v}");
+    assert_eq!(v["review"], json!({"site": "passed", "district": "pending"}), "R24: the site's result: {v}");
     assert_eq!(
         app.counts.take_detail(),
         "get_many 1 + transact 1",
@@ -118,6 +119,7 @@ async fn r22_r18_r24_r25_a_site_confirms_by_the_live_code_and_both_stages_review
     assert_eq!((s, v["status"].as_str()), (200, Some("approved")), "{v}");
     let (_, mine) = app.call("GET", P, Some(&cand), None).await;
     assert_eq!((mine["status"].as_str(), node(&mine, "review")), (Some("approved"), "done"), "R25: {mine}");
+    assert_eq!(mine["review"], json!({"site": "passed", "district": "passed"}), "R24: both stages: {mine}");
     let (s, v) = decide(&app, &reviewer, &cid, "approve_district", None).await;
     assert_eq!((s, code_of(&v)), (409, "NOT_AWAITING_DISTRICT_REVIEW"), "decided once");
     let (_, page) =
@@ -144,6 +146,7 @@ async fn r24_a_site_rejection_ends_the_application_with_its_reason_shown(app: Te
         (Some("rejected"), Some("学历证书与报名信息不一致")),
         "R24: the candidate sees the result and its reason"
     );
+    assert_eq!(mine["review"], json!({"site": "rejected", "district": "pending"}), "R24: at which stage: {mine}");
     // The clerk's history of it: who did what, with the reason, oldest first; and the read is
     // in the audit trail like a view.
     let (s, h) = get(&app, &clerk, &format!("/v1/staff/applications/{cid}/2025-health/history")).await;
@@ -398,6 +401,33 @@ async fn bola_every_staff_route_by_every_role_inside_and_outside_its_scope(app: 
             _ => 403,
         };
         assert_eq!(s, want, "{name} confirm by code: {v}");
+        // Queues and counts are always the caller's own scope: the role decides which exist.
+        for stage in ["confirm", "review"] {
+            let (s, v) = get(&app, token, &format!("{Q}/queues/{stage}")).await;
+            let want = match (role, stage) {
+                ("p", "confirm") | ("s", _) | ("d", "review") => 200,
+                _ => 403,
+            };
+            assert_eq!(s, want, "{name} queue {stage}: {v}");
+            if s == 200 && !inside {
+                assert_eq!(v["entries"], json!([]), "{name}: another scope's queue shows nothing of it");
+            }
+        }
+        let (s, v) = get(&app, token, &format!("{Q}/counts")).await;
+        assert_eq!(s, if role == "centre" { 403 } else { 200 }, "{name} counts: {v}");
+        // Account administration: a clerk or reviewer administers no one; the centre creates
+        // district admins only, never a site's clerk.
+        let body = json!({"account": format!("made_by_{name}"), "name": "x", "role": "site", "area": "1201"});
+        let (s, v) = app.call("POST", "/v1/staff/accounts", Some(token), Some(body)).await;
+        assert_eq!((s, code_of(&v)), (403, "NOT_PERMITTED"), "{name} create a site clerk: {v}");
+        if role != "centre" {
+            // Someone else's account is outside what a non-admin reaches: the same 404 as none.
+            let other = if *name == "s_in" { "bola_p_in" } else { "bola_s_in" };
+            for act in ["reset", "disable"] {
+                let (s, v) = app.call("POST", &format!("/v1/staff/accounts/{other}/{act}"), Some(token), None).await;
+                assert_eq!((s, code_of(&v)), (404, "STAFF_NOT_FOUND"), "{name} {act}: {v}");
+            }
+        }
     }
     let (_, after) = app.call("GET", P, Some(&cand), None).await;
     assert_eq!(after["status"], "submitted", "the matrix changed nothing");
@@ -541,6 +571,10 @@ async fn staff_sessions_end_when_idle_or_locked_out_and_codes_work_once(app: Tes
     assert_eq!((s, code_of(&v), v["field"].as_str()), (400, "INVALID_TOTP", Some("totp")));
     let (s, v) = get(&app, &admin, "/v1/staff/me").await;
     assert_eq!((s, code_of(&v)), (401, "STAFF_SESSION_IDLE"), "the admin was idle too: {v}");
+    // Ten hours after it began a session is over whatever else holds, and says so first.
+    app.clock.set(now + time::Duration::hours(10));
+    let (s, v) = get(&app, &admin, "/v1/staff/me").await;
+    assert_eq!((s, code_of(&v)), (401, "STAFF_SESSION_EXPIRED"), "the absolute limit: {v}");
 }
 
 async fn queues_page_oldest_first_and_a_tampered_position_is_a_400(app: TestApp) {

@@ -157,6 +157,8 @@ pub struct StaffApplicationView {
     pub submitted_at: Option<time::OffsetDateTime>,
     /// The reason of a rejection or return, as the candidate sees it.
     pub reason: Option<String>,
+    /// Each review stage's result (R24).
+    pub review: shared::domain::application::ReviewResults,
     pub name: String,
     pub id_type: IdType,
     /// e.g. `4101**********0019`: the clerk compares the document the candidate shows.
@@ -188,6 +190,7 @@ impl StaffApplicationView {
             submissions: app.submissions,
             submitted_at: app.submitted_at,
             reason: app.reason.clone(),
+            review: app.review,
             name: c.identity.name.as_str().to_string(),
             id_type: c.identity.document.id_type,
             id_number_masked: c.identity.document.masked(),

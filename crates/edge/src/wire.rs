@@ -524,6 +524,8 @@ pub struct ApplicationView {
     pub verification_code: Option<String>,
     pub auto_confirmed: bool,
     pub reason: Option<String>,
+    /// 考点审核 and 考区审核, each pending, passed or rejected (R24): which stage refused.
+    pub review: shared::domain::application::ReviewResults,
     pub historical: Option<HistoricalView>,
     pub amount_due: Option<Fen>,
     /// The payment recorded (R30): amount, WeChat Pay's transaction id, when, which order.
@@ -666,6 +668,7 @@ impl ApplicationView {
             verification_code: app.verification_code.clone(),
             auto_confirmed: app.auto_confirmed,
             reason: app.reason.clone(),
+            review: app.review,
             historical: app.historical.as_ref().map(|h| HistoricalView {
                 last_year: h.last.year,
                 required_subjects: h.required_subjects.clone(),

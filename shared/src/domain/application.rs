@@ -300,6 +300,10 @@ pub struct Application {
     pub reason: Option<String>,
     #[serde(default)]
     pub lapse_reason: Option<LapseReason>,
+    /// Each review stage's result (R24): kept, not derived from `status`, because `rejected`
+    /// alone doesn't say which stage refused and `lapsed` hides how far review had come.
+    #[serde(default)]
+    pub review: ReviewResults,
     #[serde(default)]
     pub paid: Option<Payment>,
     /// The payable order (R26, R27): one at a time, its amount frozen when it was opened.
@@ -356,6 +360,28 @@ pub enum Actor {
     PaymentProvider,
     Scheduler,
     System,
+}
+
+/// Where one review stage stands (R24: both stages are visible to the candidate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum StageResult {
+    /// Not decided yet (or not reached).
+    #[default]
+    Pending,
+    Passed,
+    Rejected,
+}
+
+/// The two review stages' results (R24, R25): a rejection says at which stage it happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReviewResults {
+    /// 考点审核
+    pub site: StageResult,
+    /// 考区审核
+    pub district: StageResult,
 }
 
 /// Why an application lapsed (视为放弃).
@@ -607,6 +633,7 @@ impl Application {
             auto_confirmed: false,
             reason: None,
             lapse_reason: None,
+            review: ReviewResults::default(),
             paid: None,
             order: None,
             uploads: vec![],
@@ -681,10 +708,22 @@ impl Application {
                 self.materials_complete = false;
                 self.reason = Some(reason.clone());
             }
-            Event::SiteApproved => self.status = Status::SiteApproved,
-            Event::DistrictApproved => self.status = Status::Approved,
-            Event::SiteRejected { reason } | Event::DistrictRejected { reason } => {
+            Event::SiteApproved => {
+                self.status = Status::SiteApproved;
+                self.review.site = StageResult::Passed;
+            }
+            Event::DistrictApproved => {
+                self.status = Status::Approved;
+                self.review.district = StageResult::Passed;
+            }
+            Event::SiteRejected { reason } => {
                 self.status = Status::Rejected;
+                self.review.site = StageResult::Rejected;
+                self.reason = Some(reason.clone());
+            }
+            Event::DistrictRejected { reason } => {
+                self.status = Status::Rejected;
+                self.review.district = StageResult::Rejected;
                 self.reason = Some(reason.clone());
             }
             Event::OrderOpened { order } => self.order = Some(order.clone()),

@@ -643,6 +643,18 @@ fn r25_a_rejection_at_either_stage_ends_the_application_with_its_reason() {
     w.run(&mut app, Command::RejectSite { reason: "工作年限不足".into() });
     assert_eq!((app.status, app.reason.as_deref()), (Status::Rejected, Some("工作年限不足")));
     assert_eq!(w.refuse(&app, Command::ApproveDistrict).code, "NOT_AWAITING_DISTRICT_REVIEW");
+    // R24: both stages are visible, so a rejection says which one refused.
+    let site_only = ReviewResults { site: StageResult::Rejected, district: StageResult::Pending };
+    assert_eq!(app.review, site_only);
+
+    let mut app = submitted(&w, "41");
+    w.run(&mut app, Command::Confirm { code: "AAAAAAAAAA".into() });
+    assert_eq!(app.review, ReviewResults::default(), "nothing decided yet");
+    w.run(&mut app, Command::ApproveSite);
+    assert_eq!(app.review, ReviewResults { site: StageResult::Passed, district: StageResult::Pending });
+    w.run(&mut app, Command::RejectDistrict { reason: "学历不符合报考条件".into() });
+    assert_eq!(app.review, ReviewResults { site: StageResult::Passed, district: StageResult::Rejected });
+    assert_eq!((app.status, app.reason.as_deref()), (Status::Rejected, Some("学历不符合报考条件")));
 }
 
 #[test]
