@@ -385,7 +385,12 @@ async fn serve(
         return to_hyper(local_admin(deps, locals, admin, &req).await);
     }
     let segments = edge::http::segments(&req);
-    let function = resolve(req.method().as_str(), &segments).map(|(r, _)| r.function);
+    // The staff console's files are the staff function's too (`review::console`).
+    let function = if review::console::is_console(&segments) {
+        Ok(Function::Review)
+    } else {
+        resolve(req.method().as_str(), &segments).map(|(r, _)| r.function)
+    };
     // Each request runs as its own task, so a panic in a handler is that request's 500, not the
     // end of the server (the `local` profile unwinds; the Lambdas abort, and Lambda restarts them).
     let handled = match function {

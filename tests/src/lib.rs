@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod aws;
+pub mod browser;
 pub mod counting;
 pub mod desk;
 pub mod mail;
@@ -203,6 +204,19 @@ impl TestApp {
         let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
         (status, ct, bytes.to_vec())
+    }
+
+    /// A request for a page or file (the staff console): `(status, headers, body as text)`.
+    pub async fn page(&self, method: &str, path: &str) -> (u16, hyper::HeaderMap, String) {
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let resp = self.client.request(req).await.expect("server answers");
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, headers, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     async fn send(&self, req: hyper::Request<Full<Bytes>>) -> (u16, Value) {

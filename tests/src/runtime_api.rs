@@ -152,7 +152,7 @@ impl Bootstrap {
         self.invoke_as(id, event).await
     }
 
-    async fn invoke_as(&self, id: String, event: Value) -> Result<Value, String> {
+    pub async fn invoke_as(&self, id: String, event: Value) -> Result<Value, String> {
         let (tx, rx) = oneshot::channel();
         self.api.waiting.lock().await.insert(id.clone(), tx);
         self.events.send((id, event.to_string())).expect("runtime API is up");

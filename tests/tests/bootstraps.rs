@@ -94,6 +94,26 @@ async fn the_release_bootstraps_serve_a_new_candidate_from_the_templates_environ
     assert_eq!((s, v["role"].as_str()), (200, Some("centre")), "{v}");
     let (s, v) = review.call("GET", "/v1/staff/me", Some(&token), None).await;
     assert_eq!((s, v["code"].as_str()), (401, Some("STAFF_UNAUTHENTICATED")), "{v}");
+    // The staff console's page, from the same function: its policy lets photos come only from
+    // where this function's signed URLs point (the bucket's endpoint, here moto's).
+    let event = json!({
+        "version": "2.0", "routeKey": "GET /staff", "rawPath": "/staff", "rawQueryString": "",
+        "headers": {"host": "api.example.com"},
+        "requestContext": {"accountId": "123456789012", "apiId": "e2e", "domainName": "api.example.com",
+            "domainPrefix": "api", "requestId": "console", "routeKey": "GET /staff", "stage": "$default",
+            "time": "02/Dec/2026:10:00:00 +0800", "timeEpoch": 0,
+            "http": {"method": "GET", "path": "/staff", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "e2e"}},
+        "isBase64Encoded": false
+    });
+    let resp = review.invoke_as("console".into(), event).await.unwrap();
+    assert_eq!(resp["statusCode"], 200, "{resp}");
+    assert!(resp["body"].as_str().unwrap().contains(r#"src="/staff/console.js""#), "{resp}");
+    let csp = resp["headers"]["content-security-policy"].as_str().unwrap();
+    let endpoint = stack.env("ReviewFunction").get("AWS_ENDPOINT_URL").cloned().unwrap_or_default();
+    assert!(
+        !endpoint.is_empty() && csp.contains(&format!("img-src 'self' {}", endpoint.trim_end_matches('/'))),
+        "{csp}"
+    );
 }
 
 #[tokio::test]

@@ -355,6 +355,19 @@ fn the_template_deploys_every_function_and_routes_every_path() {
         };
         assert_eq!(resource_of(i), Some(function), "{} {} routes to the wrong function", r.method, r.path);
     }
+    // The staff console's files are the review function's too.
+    for path in review::console::PATHS {
+        let want = [format!("Path: {path}, Method: GET"), format!("Path: \"{path}\", Method: GET")];
+        let i = lines
+            .iter()
+            .position(|l| want.iter().any(|w| l.contains(w.as_str())))
+            .unwrap_or_else(|| panic!("GET {path} (the staff console) has no route in the HTTP API"));
+        assert_eq!(resource_of(i), Some("ReviewFunction"), "GET {path} routes to the wrong function");
+    }
     let api_events = lines.iter().filter(|l| l.contains("Type: HttpApi")).count();
-    assert_eq!(api_events, ROUTES.len(), "the template routes paths the handlers don't serve");
+    assert_eq!(
+        api_events,
+        ROUTES.len() + review::console::PATHS.len(),
+        "the template routes paths the handlers don't serve"
+    );
 }

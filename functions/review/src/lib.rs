@@ -5,6 +5,7 @@
 //! service (decisions go through the one `Applications::execute`), render.
 
 pub mod compose;
+pub mod console;
 
 use edge::api::{Function, Params, RouteId, resolve};
 use edge::http::{HttpResponse, json_response, no_content, no_route, parse_body, query_param, segments, staff_bearer};
@@ -28,7 +29,12 @@ use std::time::Instant;
 /// Handle one request. Never fails: every error becomes a response here.
 pub async fn handle(staff: &StaffService, req: Request) -> HttpResponse {
     let started = Instant::now();
-    let result = route(staff, &req).await;
+    let segments = segments(&req);
+    let result = if console::is_console(&segments) {
+        console::serve(staff, &req, &segments).await
+    } else {
+        route(staff, &req).await
+    };
     edge::http::finish("review", &req, started, result)
 }
 
