@@ -140,10 +140,10 @@ impl Browser {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
     }
 
-    /// How many elements `css` selects now (no waiting beyond the implicit timeout for none).
+    /// How many elements `css` selects now (asked of the page: no implicit wait for none).
     pub async fn count(&self, css: &str) -> usize {
-        let v = self.cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css}))).await;
-        v.as_array().map_or(0, Vec::len)
+        let v = self.exec("return document.querySelectorAll(arguments[0]).length;", json!([css])).await;
+        v.as_u64().unwrap_or(0) as usize
     }
 
     /// Type `text` (which may hold [`ENTER`], [`ESCAPE`], [`TAB`]) into the element `css`.
@@ -180,20 +180,31 @@ impl Browser {
         self.cmd("GET", &format!("/element/{id}/text"), None).await.as_str().unwrap_or_default().to_string()
     }
 
-    /// Wait (up to 10 s) until the text of `css` contains `want`; returns it, or fails the test
-    /// with what it showed instead.
+    /// Wait (up to 10 s) until the text of `css` contains `want` (and is not empty); returns it,
+    /// or fails the test with what it showed instead.
     pub async fn wait_text(&self, css: &str, want: &str) -> String {
         let mut last = String::new();
         for _ in 0..100 {
             if self.count(css).await > 0 {
                 last = self.text(css).await;
-                if last.contains(want) {
+                if !last.is_empty() && last.contains(want) {
                     return last;
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{css} never showed {want:?}; it showed {last:?}")
+    }
+
+    /// Wait (up to 10 s) until `script` (a function body) returns `true` in the page.
+    pub async fn wait_until(&self, what: &str, script: &str) {
+        for _ in 0..100 {
+            if self.exec(script, json!([])).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never true: {what}")
     }
 
     /// The `id` of the element that has the keyboard focus.

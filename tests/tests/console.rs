@@ -106,7 +106,7 @@ async fn a_site_clerk_confirms_at_the_counter_refuses_an_old_code_and_rejects_wi
     app.call("POST", &format!("{P}/withdraw"), Some(&cand), None).await;
     let (_, v) = app.call("POST", &format!("{P}/submit"), Some(&cand), None).await;
     let code = v["verification_code"].as_str().unwrap().to_string();
-    submitted_in_henan(&app, &ZHAO).await;
+    let (zhao, _, zhao_code) = submitted_in_henan(&app, &ZHAO).await;
     let (clerk_api, _, key) = henan_staff(&app).await;
     // The next 30-second step: a TOTP code is good once, and the helper just used this one.
     let mut now = NOW + Duration::seconds(30);
@@ -139,10 +139,11 @@ async fn a_site_clerk_confirms_at_the_counter_refuses_an_old_code_and_rejects_wi
     assert!(!card.contains(ZHANG.id_number), "never the full ID number: {card}");
     assert!(card.contains("基础知识") && card.contains("专业实践能力"), "the subjects by name: {card}");
     assert!(card.contains("已提交,待确认"), "{card}");
-    let photo = b
-        .exec("const i = document.querySelector('img.photo'); return i && i.complete && i.naturalWidth;", json!([]))
-        .await;
-    assert!(photo.as_u64().is_some_and(|w| w > 0), "the photo loads under the page's policy: {photo}");
+    b.wait_until(
+        "the photo loads under the page's policy",
+        "const i = document.querySelector('img.photo'); return !!(i && i.complete && i.naturalWidth > 0);",
+    )
+    .await;
     b.wait_focus("confirm").await;
     assert_eq!(unlabelled(&b).await, json!([]), "the counter's inputs are labelled");
     assert!(fits(&b).await, "the counter fits 1366×768");
@@ -150,8 +151,27 @@ async fn a_site_clerk_confirms_at_the_counter_refuses_an_old_code_and_rejects_wi
     // Escape puts the clerk back in the code box without confirming.
     b.keys(ESCAPE).await;
     b.wait_focus("code").await;
+    assert_eq!(b.count("#counter-result .card").await, 0);
+    // The next form scanned while a card is shown (code and Enter, twice, as a scanner sending
+    // CR LF might): it looks the next candidate up and confirms no one.
     b.keys(ENTER).await;
     b.wait_focus("confirm").await;
+    b.keys(&format!("{zhao_code}{ENTER}{ENTER}")).await;
+    b.wait_text("#counter-result", "赵六").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for who in [&cand, &zhao] {
+        let (_, v) = app.call("GET", P, Some(who), None).await;
+        assert_eq!(v["status"], "submitted", "a scan confirms no one by itself: {v}");
+    }
+    b.keys(ESCAPE).await;
+    b.wait_focus("code").await;
+    b.clear("#code").await;
+    b.type_into("#code", &format!("{code}{ENTER}")).await;
+    b.wait_text("#counter-result", "张三").await;
+    b.wait_focus("confirm").await;
+    // A clerk looks at the photo before pressing Enter (an Enter within 250 ms of the card
+    // appearing is taken for a scanner's line end and ignored).
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     b.keys(ENTER).await;
     b.wait_text("#notice", "已确认:张三").await;
     b.wait_focus("code").await;
@@ -198,7 +218,8 @@ async fn a_site_clerk_confirms_at_the_counter_refuses_an_old_code_and_rejects_wi
     let token = b.exec("return sessionStorage.getItem('staff.token');", json!([])).await;
     let token = token.as_str().unwrap().to_string();
     b.click("#logout").await;
-    b.wait_text("#login-error", "已退出登录").await;
+    b.wait_text("#login-info", "已退出登录").await;
+    assert_eq!(b.text("#notice").await, "", "no candidate's name left on the screen");
     let (s, v) = app.call("GET", "/v1/staff/me", Some(&token), None).await;
     assert_eq!((s, v["code"].as_str()), (401, Some("STAFF_UNAUTHENTICATED")), "{v}");
     assert_eq!(b.exec("return sessionStorage.getItem('staff.token');", json!([])).await, Value::Null);
@@ -221,19 +242,34 @@ async fn a_site_clerk_confirms_at_the_counter_refuses_an_old_code_and_rejects_wi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_district_admin_sees_counts_and_creates_and_disables_staff() {
     let app = spawn_app().await;
-    submitted_in_henan(&app, &ZHANG).await;
+    let (_, cid, code) = submitted_in_henan(&app, &ZHANG).await;
     let centre = e2e::desk::centre(&app).await;
-    let body = json!({"account": "henan_admin", "name": "河南管理员", "role": "district", "area": "41", "admin": true});
-    let (s, v) = app.call("POST", "/v1/staff/accounts", Some(&centre), Some(body)).await;
-    assert_eq!(s, 201, "{v}");
-    let key = e2e::desk::enrol(&app, "henan_admin", v["enrolment_code"].as_str().unwrap()).await;
+    let (admin_api, key) = e2e::desk::create(&app, &centre, "henan_admin", "district", "41", true).await;
 
+    // The next TOTP step: the helper's login used this one.
+    let now = NOW + Duration::seconds(30);
+    at(&app, now);
     let b = Browser::start(1366, 768).await;
-    log_in(&b, &app.base, "henan_admin", &current_code(&key, NOW).unwrap()).await;
+    log_in(&b, &app.base, "henan_admin", &current_code(&key, now).unwrap()).await;
     b.wait_text("#who", "考区管理员").await;
     b.click("#nav-counts").await;
-    let counts = b.wait_text("#counts", "待确认").await;
-    assert!(counts.contains("4101") && counts.contains('1'), "one to confirm at 4101: {counts}");
+    b.wait_text("#counts", "待确认").await;
+    let rows = b
+        .exec(
+            "return [...document.querySelectorAll('#counts tbody tr')].map(r => [...r.cells].map(c => c.textContent));",
+            json!([]),
+        )
+        .await;
+    assert!(rows.as_array().unwrap().contains(&json!(["待确认", "4101", "—", "1"])), "one to confirm at 4101: {rows}");
+    // The district's own review queue: 张三 once the site has passed them (R24, R25), counted
+    // as the district's queue alone, not with its sites' rows.
+    let (clerk, _) = e2e::desk::create(&app, &admin_api, "site_4101", "site", "4101", false).await;
+    e2e::desk::confirm_code(&app, &clerk, &code).await;
+    let (s, v) = e2e::desk::decide(&app, &clerk, &cid, "approve_site", None).await;
+    assert_eq!(s, 200, "{v}");
+    b.click("#nav-queue").await;
+    b.wait_text("#queue", "首次报考").await;
+    assert_eq!(b.text("#queue-count").await, "共 1 份", "the district queue's own count");
 
     b.click("#nav-staff").await;
     b.wait_text("#staff-list", "henan_admin").await;
@@ -241,12 +277,11 @@ async fn a_district_admin_sees_counts_and_creates_and_disables_staff() {
     b.type_into("#new-name", "李工").await;
     b.type_into("#new-area", "4102").await;
     b.click("#create-staff button[type=submit]").await;
-    let code = b.wait_text("#new-code", "").await;
-    assert!(!code.is_empty());
+    let invite = b.wait_text("#new-code", "").await;
     b.wait_text("#staff-list", "site_4102").await;
     assert_eq!(unlabelled(&b).await, json!([]), "the staff form's inputs are labelled");
     // The new clerk enrols with the code the admin handed over, then the admin disables them.
-    let clerk_key = e2e::desk::enrol(&app, "site_4102", &code).await;
+    let clerk_key = e2e::desk::enrol(&app, "site_4102", &invite).await;
     let clerk = e2e::desk::login(&app, "site_4102", &clerk_key).await;
     b.exec("window.confirm = () => true;", json!([])).await;
     b.click("button[aria-label='停用 site_4102']").await;

@@ -168,6 +168,13 @@ async fn r24_a_site_rejection_ends_the_application_with_its_reason_shown(app: Te
         "{h}"
     );
     assert_eq!(h["entries"].as_array().unwrap().last().unwrap()["reason"], "学历证书与报名信息不一致");
+    assert_eq!(h["truncated"], false);
+    let (s, audit) = get(&app, &admin, "/v1/staff/audit?day=20241201").await;
+    assert_eq!(s, 200, "{audit}");
+    let seen = audit["records"].as_array().unwrap().iter().any(|r| {
+        r["action"] == "view_history" && r["staff"] == "site_4101" && r["target"] == format!("{cid}/2025-health")
+    });
+    assert!(seen, "reading the history is audited: {audit}");
     let text = h.to_string();
     assert!(
         !text.contains(ZHANG.id_number) && !text.contains("13912345678"),

@@ -341,10 +341,12 @@ pub struct HistoryEntryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryView {
     pub entries: Vec<HistoryEntryView>,
+    /// The oldest steps were left out (more than 500): the latest are always there.
+    pub truncated: bool,
 }
 
 impl HistoryView {
-    pub fn of(entries: Vec<services::staff::HistoryEntry>) -> HistoryView {
+    pub fn of((entries, truncated): (Vec<services::staff::HistoryEntry>, bool)) -> HistoryView {
         let entries = entries
             .into_iter()
             .map(|e| HistoryEntryView {
@@ -363,7 +365,7 @@ impl HistoryView {
                 reason: e.reason,
             })
             .collect();
-        HistoryView { entries }
+        HistoryView { entries, truncated }
     }
 }
 

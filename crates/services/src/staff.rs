@@ -991,26 +991,30 @@ impl StaffService {
 
     /// The application's history, oldest first: when, by whom, what, and a refusal's reason —
     /// what a clerk needs before deciding again. Reached and audited like the view
-    /// (`view_history`); then one query of the application's own events (its partition).
-    pub async fn history(&self, token: &StaffToken, target: &Target) -> Result<Vec<HistoryEntry>, Refusal> {
+    /// (`view_history`); then one query of the application's own events (its partition), newest
+    /// first so that a history longer than [`MAX_HISTORY`] loses its oldest steps, never the
+    /// latest decisions. `true` with the list when steps were left out.
+    pub async fn history(&self, token: &StaffToken, target: &Target) -> Result<(Vec<HistoryEntry>, bool), Refusal> {
         self.apps.read_for(&Principal::StaffToken(token.clone()), target, "view_history").await?;
         let prefix = format!("APP#{}#EV#", target.project.as_str());
         let pk = keys::candidate(&target.candidate_id).pk;
-        let mut q = Query { sk_prefix: Some(prefix), ..Query::of(None, pk, MAX_HISTORY as u32) };
+        let mut q = Query { sk_prefix: Some(prefix), descending: true, ..Query::of(None, pk, MAX_HISTORY as u32) };
         let mut out = vec![];
-        loop {
+        let more = loop {
             let page = self.table.query(&q).await?;
             for item in &page.items {
                 out.push(HistoryEntry::of(decode::<store::layout::EventRecord>(item)?.value));
             }
             match page.cursor {
-                // Bounded: an application has a few dozen events; a runaway one is cut, not served whole.
                 Some(c) if out.len() < MAX_HISTORY => q.cursor = Some(c),
-                _ => break,
+                Some(_) => break true,
+                None => break false,
             }
-        }
+        };
+        let truncated = more || out.len() > MAX_HISTORY;
         out.truncate(MAX_HISTORY);
-        Ok(out)
+        out.reverse();
+        Ok((out, truncated))
     }
 
     /// Signed, short-lived download URLs of the application's photo and proofs.

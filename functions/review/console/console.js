@@ -28,6 +28,10 @@ const ACTOR = {
 };
 const STAGE = { confirm: '待确认', review: '待审核' };
 const RESULT = { pending: '未审核', passed: '通过', rejected: '不通过' };
+const LAPSE = { not_confirmed: '未在规定时间内完成报名确认', not_resubmitted: '未在规定时间内重新提交', not_paid: '未在规定时间内缴费' };
+// A keyboard Enter on the confirm button counts only this long after the button got the focus:
+// a scanner's second line end (CR LF) or a double Enter must not confirm a card no one has seen.
+const CONFIRM_GUARD_MS = 250;
 const NODE_STATE = { done: '已完成', current: '进行中', pending: '未开始' };
 // Which decision a role takes on an application in which state (R24, R25, R42).
 const DECISIONS = {
@@ -93,7 +97,8 @@ function alertBox(id) {
 }
 
 function fail(box, e) {
-  box.textContent = e instanceof ApiError ? `${e.message}(${e.code || e.status})` : `网络错误:${e.message}`;
+  if (e instanceof ApiError) box.textContent = `${e.message}(${e.code || e.status})`;
+  else box.textContent = e instanceof TypeError ? `网络错误,请重试:${e.message}` : `出错了:${e.message}`;
 }
 
 function time(s) {
@@ -134,20 +139,31 @@ function touch() {
   }, IDLE_MS);
 }
 
-function ended(message) {
+function ended(message, info) {
   clearTimeout(state.idle);
   state.token = null;
   state.me = null;
   sessionStorage.removeItem('staff.token');
   $('bar').hidden = true;
-  loginView(message);
+  // Nothing of the last candidate stays on an unattended screen.
+  notice('');
+  loginView(info ? { info: message } : { error: message });
+}
+
+// A session that was opened but can't be used (the console failed to load): end it on the
+// server too, so it doesn't linger for 30 minutes.
+async function abandon(e) {
+  await api('DELETE', '/v1/staff/sessions/current').catch(() => {});
+  if (state.token) ended(`无法加载工作台:${e.message}`);
 }
 
 // ---- Login and enrolment -------------------------------------------------------------------
 
-function loginView(message) {
+function loginView(says) {
   const err = alertBox('login-error');
-  if (message) err.textContent = message;
+  const info = h('p', { id: 'login-info', role: 'status' });
+  if (says && says.error) err.textContent = says.error;
+  if (says && says.info) info.textContent = says.info;
   const account = h('input', { id: 'account', name: 'account', autocomplete: 'username', required: true, maxlength: 64 });
   const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: 128 });
   const totp = h('input', {
@@ -156,6 +172,7 @@ function loginView(message) {
   });
   const form = h('form', { id: 'login', novalidate: true },
     h('h2', { text: '工作人员登录' }),
+    info,
     field('账号', account),
     field('密码', password),
     field('动态口令', totp, '身份验证器 App 中的6位数字'),
@@ -173,12 +190,13 @@ function loginView(message) {
       sessionStorage.setItem('staff.token', s.token);
       state.me = s.staff;
       password.value = '';
-      await start();
     } catch (e) {
       fail(err, e);
       totp.value = '';
       (e.field === 'account' ? account : e.field === 'password' ? password : totp).focus();
+      return;
     }
+    await start().catch(abandon);
   });
   show(form);
   account.focus();
@@ -306,16 +324,31 @@ function counterView() {
       h('div', { class: 'row' }, code, h('button', { type: 'submit', text: '查询' })),
       h('p', { class: 'hint', id: 'code-hint', text: '输入或扫描报名表上的验证码,按回车查询;查到后按回车确认,Esc 取消' })),
     err);
+  // Each lookup has a number; an answer that comes back after a newer lookup started is dropped,
+  // so the card always belongs to the code in the box.
+  let seq = 0;
   const reset = () => {
+    seq += 1;
     result.replaceChildren();
     code.select();
     code.focus();
   };
-  result.addEventListener('keydown', (k) => { if (k.key === 'Escape') reset(); });
+  result.addEventListener('keydown', (k) => {
+    if (k.key === 'Escape') {
+      reset();
+    } else if (k.key.length === 1 && !k.ctrlKey && !k.metaKey && !k.altKey) {
+      // The next form scanned (or typed) while a card is shown: it starts a new lookup; it never
+      // reaches the confirm button, whose Enter would confirm the card on screen.
+      k.preventDefault();
+      reset();
+      code.value = k.key;
+    }
+  });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     err.textContent = '';
     notice('');
+    const mine = ++seq;
     result.replaceChildren();
     const c = code.value.trim().toUpperCase();
     if (!c) {
@@ -326,6 +359,7 @@ function counterView() {
     try {
       const v = await api('GET', `/v1/staff/projects/${state.project}/codes/${encodeURIComponent(c)}`);
       const card = await applicantCard(v);
+      if (mine !== seq) return;
       if (v.status !== 'submitted') {
         result.replaceChildren(card, h('p', { class: 'info', id: 'counter-info', text: `该报名当前状态为“${STATUS[v.status] || v.status}”,无需现场确认。` }));
         code.select();
@@ -333,7 +367,11 @@ function counterView() {
       }
       const confirm = h('button', { type: 'button', id: 'confirm', class: 'primary', text: '确认 (Enter)' });
       const cancel = h('button', { type: 'button', id: 'cancel', text: '取消 (Esc)' });
-      confirm.addEventListener('click', async () => {
+      let focusedAt = Infinity;
+      confirm.addEventListener('focus', () => { focusedAt = performance.now(); });
+      confirm.addEventListener('click', async (ev) => {
+        // ev.detail is 0 for a click made by the keyboard.
+        if (ev.detail === 0 && performance.now() - focusedAt < CONFIRM_GUARD_MS) return;
         confirm.disabled = true;
         try {
           const done = await api('POST', `/v1/staff/projects/${state.project}/codes/${encodeURIComponent(c)}/confirm`);
@@ -351,6 +389,7 @@ function counterView() {
       result.replaceChildren(card, h('div', { class: 'actions' }, confirm, cancel));
       confirm.focus();
     } catch (e) {
+      if (mine !== seq) return;
       fail(err, e);
       code.select();
       code.focus();
@@ -391,8 +430,11 @@ async function queueView(arg) {
       api('GET', `/v1/staff/projects/${state.project}/queues/${stage}?${q}`),
       api('GET', `/v1/staff/projects/${state.project}/counts`),
     ]);
-    const total = n.filter((c) => c.stage === stage).reduce((a, c) => a + c.count, 0);
-    const capped = n.some((c) => c.stage === stage && c.capped);
+    // Counts list every queue in reach (a district's also holds its sites' rows): add up only
+    // the rows of the queue on screen.
+    const own = (c) => c.stage === stage && (state.me.role === 'point' || (state.me.role === 'site' ? !c.point : !c.site && !c.point));
+    const total = n.filter(own).reduce((a, c) => a + c.count, 0);
+    const capped = n.some((c) => own(c) && c.capped);
     counts.textContent = `共 ${total}${capped ? '+' : ''} 份`;
     for (const e of page.entries) {
       body.append(h('tr', {},
@@ -432,8 +474,10 @@ async function appView({ cid, back }) {
   const card = await applicantCard(v);
   const progress = h('ol', { class: 'progress', 'aria-label': '办理进度' },
     v.progress.map((n) => h('li', { class: n.state, text: `${n.title}:${NODE_STATE[n.state] || n.state}` })));
-  const materials = h('ul', { id: 'materials' }, v.materials.map((m, i) =>
-    h('li', {}, h('a', { href: m.url, target: '_blank', rel: 'noopener noreferrer', text: `材料 ${i + 1}:${m.kind}(第${m.slot}份)` }))));
+  const safe = (u) => { try { return ['http:', 'https:'].includes(new URL(u, location.href).protocol); } catch { return false; } };
+  const materials = h('ul', { id: 'materials' }, v.materials.map((m, i) => h('li', {}, safe(m.url)
+    ? h('a', { href: m.url, target: '_blank', rel: 'noopener noreferrer', text: `材料 ${i + 1}:${m.kind}(第${m.slot}份)` })
+    : `材料 ${i + 1}:${m.kind}(链接无效)`)));
   const history = h('ol', { id: 'history', class: 'history' });
   const decide = decisionForm(v, path, err);
   show(
@@ -443,18 +487,19 @@ async function appView({ cid, back }) {
     h('h3', { text: '证明材料' }), v.materials.length ? materials : h('p', { text: '无' }),
     decide,
     h('h3', { text: '办理记录' }), history);
+  // Focus on the page itself, not on a decision button an Enter would press.
+  $('view').focus();
   try {
     const hist = await api('GET', `${path}/history`);
     for (const e of hist.entries) {
       history.append(h('li', {},
         h('time', { datetime: e.at, text: time(e.at) }), ' ',
         `${ACTOR[e.actor] || e.actor}${e.staff ? `(${e.staff})` : ''}:${EVENT[e.event] || e.event}`,
-        e.reason ? `——原因:${e.reason}` : ''));
+        e.reason ? `——原因:${LAPSE[e.reason] || e.reason}` : ''));
     }
   } catch (e) {
     fail(err, e);
   }
-  (decide.querySelector('button') || $('back')).focus();
 }
 
 function decisionForm(v, path, err) {
@@ -471,6 +516,8 @@ function decisionForm(v, path, err) {
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'reject', class: 'danger', text: '不通过' })));
   const send = async (decision, why) => {
     err.textContent = '';
+    const buttons = form.querySelectorAll('button');
+    buttons.forEach((b) => { b.disabled = true; });
     try {
       const body = why === undefined ? { decision } : { decision, reason: why };
       const done = await api('POST', `${path}/decisions`, body);
@@ -478,6 +525,7 @@ function decisionForm(v, path, err) {
       notice(`已提交:${done.name} 现为“${STATUS[done.status] || done.status}”`);
     } catch (e) {
       fail(err, e);
+      buttons.forEach((b) => { b.disabled = false; });
     }
   };
   form.querySelector('#approve').addEventListener('click', () => send(approve));
@@ -559,7 +607,7 @@ async function staffView() {
       out.replaceChildren(v.enrolment_code
         ? h('p', {}, `${s.account} 的新激活码(72小时内有效,请当面交给本人):`, h('code', { text: v.enrolment_code }))
         : h('p', { text: `${s.account} 已停用` }));
-      await load();
+      if (me.role !== 'centre' || district.value.trim()) await load();
     } catch (e) {
       fail(err, e);
     }
@@ -573,7 +621,7 @@ async function staffView() {
       });
       out.replaceChildren(h('p', {}, `已创建 ${v.staff.account}。激活码(72小时内有效,请当面交给本人):`, h('code', { id: 'new-code', text: v.enrolment_code })));
       create.reset();
-      await load();
+      if (me.role !== 'centre' || district.value.trim()) await load();
     } catch (e) {
       fail(err, e);
     }
@@ -601,14 +649,15 @@ document.addEventListener('DOMContentLoaded', () => {
   $('project').addEventListener('change', (ev) => {
     state.project = ev.target.value;
     sessionStorage.setItem('staff.project', state.project);
-    go(state.me.role === 'site' ? 'counter' : 'queue');
+    go({ site: 'counter', centre: 'staff' }[state.me.role] || 'queue');
   });
   $('logout').addEventListener('click', async () => {
     await api('DELETE', '/v1/staff/sessions/current').catch(() => {});
-    ended('已退出登录。');
+    ended('已退出登录。', true);
   });
   window.addEventListener('hashchange', route);
-  // A 401 has already sent the clerk to login with the server's reason; anything else says so here.
-  if (state.token) start().catch((e) => { if (state.token) ended(`无法加载工作台:${e.message}`); });
+  // A 401 has already sent the clerk to login with the server's reason; anything else ends the
+  // session and says so (abandon).
+  if (state.token) start().catch(abandon);
   else route();
 });
