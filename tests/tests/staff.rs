@@ -1,7 +1,8 @@
 //! The staff side end to end over HTTP, on both backends: confirmation by the code on the form
 //! (R22, R18), the two-stage review (R24, R25), online confirmation at a registration point
-//! (R41, R42), historical candidates the site confirms by hand (R34), scopes that answer 404
-//! outside them (a BOLA matrix), sessions that end, and two staff racing on one application.
+//! (R41, R42), historical candidates the site confirms by hand (R34) — or, in an online
+//! district, the point (R39) — scopes that answer 404 outside them (a BOLA matrix), sessions
+//! that end, and two staff racing on one application.
 
 // Test support: a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -260,6 +261,40 @@ async fn r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site(
     let body = json!({"id_type": "resident_id", "id_number": LI.id_number});
     let (s, v) = app.call("POST", &path, Some(&clerk), Some(body)).await;
     assert_eq!((s, code_of(&v)), (409, "RECORD_ALREADY_LINKED"), "{v}");
+}
+
+/// R34's last clause and R39: a historical candidate who moves to an online-confirmation
+/// district (天津 is not an R33 district) keeps last year's record for rolling, but confirms like
+/// everyone else there — through the registration point, with an ordinary reminder, never
+/// auto-confirmed and never told to go to a site.
+async fn r34_r39_a_historical_candidate_in_an_online_district_confirms_at_the_point(app: TestApp) {
+    let (cand, cid) = submitted_in_tianjin(&app, &LI).await;
+    let (_, mine) = app.call("GET", P, Some(&cand), None).await;
+    assert_eq!((mine["status"].as_str(), mine["auto_confirmed"].as_bool()), (Some("submitted"), Some(false)), "{mine}");
+    assert_eq!(mine["historical"]["last_year"], 2024, "R39: the record follows them to 天津: {mine}");
+    assert_eq!(mine["historical"]["required_subjects"], json!(["3", "4"]), "R35 still applies: {mine}");
+    let centre = desk::centre(&app).await;
+    let (admin, _) = desk::create(&app, &centre, "tianjin_admin", "district", "12", true).await;
+    let (point, _) = desk::create(&app, &admin, "point_1201p1", "point", "1201P1", false).await;
+    let (site, _) = desk::create(&app, &admin, "site_1201", "site", "1201", false).await;
+    let (district, _) = desk::create(&app, &admin, "tianjin_review", "district", "12", false).await;
+    let page = desk::queue_with(&app, &point, &format!("{Q}/queues/confirm"), &cid).await;
+    let entry = page["entries"].as_array().unwrap().iter().find(|e| e["candidate_id"] == cid).unwrap();
+    assert_eq!(entry["historical"], true, "the point sees who sat last year: {page}");
+    let code = mine["verification_code"].as_str().unwrap();
+    let (s, e) = desk::confirm_code(&app, &site, code).await;
+    assert_eq!((s, code_of(&e)), (409, "ONLINE_CONFIRMATION"), "no counter in 天津: {e}");
+    let (s, v) = decide(&app, &point, &cid, "approve_confirmation", None).await;
+    assert_eq!((s, v["status"].as_str(), v["historical"].as_bool()), (200, Some("confirmed"), Some(true)), "{v}");
+    app.mail.deliver().await;
+    let (_, todos) = app.call("GET", "/v1/todos", Some(&cand), None).await;
+    let kinds: Vec<&str> = todos["items"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["confirmed", "submitted"], "R34: like everyone else here, no 'not auto-confirmed': {todos}");
+    assert_eq!(decide(&app, &site, &cid, "approve_site", None).await.0, 200);
+    let (s, v) = decide(&app, &district, &cid, "approve_district", None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("approved")), "{v}");
+    let (_, mine) = app.call("GET", P, Some(&cand), None).await;
+    assert_eq!(mine["review"], json!({"site": "passed", "district": "passed"}), "{mine}");
 }
 
 async fn r36_the_site_merges_last_years_scores_under_the_previous_document(app: TestApp) {
@@ -634,6 +669,7 @@ e2e::on_both_backends!(
     r24_a_site_rejection_ends_the_application_with_its_reason_shown,
     r41_r42_a_point_returns_materials_and_passes_them_after_the_reupload,
     r34_a_historical_candidate_not_auto_confirmed_is_confirmed_at_the_site,
+    r34_r39_a_historical_candidate_in_an_online_district_confirms_at_the_point,
     r36_the_site_merges_last_years_scores_under_the_previous_document,
     bola_every_staff_route_by_every_role_inside_and_outside_its_scope,
     two_staff_deciding_the_same_application_at_once_make_exactly_one_decision,
