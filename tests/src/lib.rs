@@ -127,6 +127,11 @@ pub async fn spawn_app_on_provisioned(p: aws::Provisioned) -> TestApp {
     spawn(Some(p), None).await
 }
 
+/// The same, with a layer around (or instead of) the table every function uses.
+pub async fn spawn_app_on_provisioned_with(p: aws::Provisioned, layer: local_server::TableLayer) -> TestApp {
+    spawn(Some(p), Some(layer)).await
+}
+
 async fn spawn(provisioned: Option<aws::Provisioned>, layer: Option<local_server::TableLayer>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::new(NOW));
