@@ -140,6 +140,13 @@ impl Browser {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
     }
 
+    /// The element `css` selects, if there is one now (no panic: the caller tries again).
+    async fn find_now(&self, css: &str) -> Option<String> {
+        let path = format!("/session/{}/element", self.session);
+        let v = self.raw("POST", &path, Some(json!({"using": "css selector", "value": css}))).await.ok()?;
+        v["value"][ELEMENT].as_str().map(str::to_string)
+    }
+
     /// How many elements `css` selects now (asked of the page: no implicit wait for none).
     pub async fn count(&self, css: &str) -> usize {
         let v = self.exec("return document.querySelectorAll(arguments[0]).length;", json!([css])).await;
@@ -185,8 +192,12 @@ impl Browser {
     pub async fn wait_text(&self, css: &str, want: &str) -> String {
         let mut last = String::new();
         for _ in 0..100 {
-            if self.count(css).await > 0 {
-                last = self.text(css).await;
+            // An element replaced between finding it and reading it is a read to try again.
+            if self.count(css).await > 0
+                && let Some(id) = self.find_now(css).await
+                && let Ok(v) = self.raw("GET", &format!("/session/{}/element/{id}/text", self.session), None).await
+            {
+                last = v["value"].as_str().unwrap_or_default().to_string();
                 if !last.is_empty() && last.contains(want) {
                     return last;
                 }
@@ -207,11 +218,12 @@ impl Browser {
         panic!("never true: {what}")
     }
 
-    /// The `id` of the element that has the keyboard focus.
+    /// The `id` of the element that has the keyboard focus, read in one step in the page: asking
+    /// for the active element and then its attribute races a re-render that replaces it (a stale
+    /// element reference, seen in CI right after login).
     pub async fn focused(&self) -> String {
-        let v = self.cmd("GET", "/element/active", None).await;
-        let id = v[ELEMENT].as_str().unwrap_or_default().to_string();
-        self.cmd("GET", &format!("/element/{id}/attribute/id"), None).await.as_str().unwrap_or_default().to_string()
+        let v = self.exec("return document.activeElement ? document.activeElement.id : '';", json!([])).await;
+        v.as_str().unwrap_or_default().to_string()
     }
 
     /// Wait (up to 5 s) until the element with `id` has the focus.
